@@ -1,0 +1,1 @@
+"""accounts-gql: the accounts service of a microservice system."""

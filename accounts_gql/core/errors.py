@@ -1,0 +1,110 @@
+"""The service's error kinds and the SQLSTATE codes the stored functions raise.
+
+This table is the single place where a database error becomes a typed domain
+error. Codes use the class ``UA`` (the SQL standard leaves classes starting with
+I–Z to implementations), so they never collide with PostgreSQL's own.
+
+A stored function raises them through ``accounts.raise_error(code, message,
+field, detail)``: ``field`` arrives as the error's column name and ``detail``
+as a JSON object (for example the current version on a conflict).
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+import orjson
+
+
+class ErrorKind(enum.Enum):
+    """A kind of failure a caller can act on; each maps to a GraphQL error type."""
+
+    NOT_FOUND = "UA001"
+    USERNAME_TAKEN = "UA002"
+    CONTACT_VALUE_TAKEN = "UA003"
+    VERSION_CONFLICT = "UA004"
+    VALIDATION = "UA005"
+    LIMIT_REACHED = "UA006"
+    SLUG_TAKEN = "UA007"
+    CONTACT_TYPE_CODE_TAKEN = "UA008"
+    ALREADY_MEMBER = "UA009"
+    INVALID_STATE = "UA010"
+    FORBIDDEN = "UA011"
+    UNAUTHENTICATED = "UA012"
+
+    @property
+    def sqlstate(self) -> str:
+        return self.value
+
+
+# What each code means, for docs/errors.md and for whoever reads a log line.
+DESCRIPTIONS: dict[ErrorKind, str] = {
+    ErrorKind.NOT_FOUND: "The object named by an id, username, slug or code does not exist.",
+    ErrorKind.USERNAME_TAKEN: "Another user has this username (compared without regard to case).",
+    ErrorKind.CONTACT_VALUE_TAKEN: (
+        "The value is already an active contact of another user (types with is_unique), "
+        "or of this user."
+    ),
+    ErrorKind.VERSION_CONFLICT: (
+        "expectedVersion differs from the stored version; detail.current_version has it."
+    ),
+    ErrorKind.VALIDATION: "An input value breaks a rule; the error's field names it.",
+    ErrorKind.LIMIT_REACHED: "A bounded quantity is full (e.g. 50 active contacts per user).",
+    ErrorKind.SLUG_TAKEN: "Another group has this slug.",
+    ErrorKind.CONTACT_TYPE_CODE_TAKEN: "Another contact type has this code.",
+    ErrorKind.ALREADY_MEMBER: "The user is already a member of the group.",
+    ErrorKind.INVALID_STATE: (
+        "The object is not in a state that allows the change "
+        "(e.g. reactivating an active user, writing to a deactivated user)."
+    ),
+    ErrorKind.FORBIDDEN: "The caller may not do this.",
+    ErrorKind.UNAUTHENTICATED: "The caller's credentials are missing, invalid or expired.",
+}
+
+_BY_SQLSTATE = {kind.sqlstate: kind for kind in ErrorKind}
+
+
+class DomainError(Exception):
+    """A failure the caller can act on, raised by services and repositories."""
+
+    def __init__(
+        self,
+        kind: ErrorKind,
+        message: str,
+        field: str | None = None,
+        detail: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+        self.field = field or None
+        self.detail = detail or {}
+
+    def __repr__(self) -> str:
+        return f"DomainError({self.kind.name}, {self.message!r}, field={self.field!r})"
+
+
+def kind_of_sqlstate(sqlstate: str | None) -> ErrorKind | None:
+    return _BY_SQLSTATE.get(sqlstate or "")
+
+
+def domain_error_from_postgres(error: Exception) -> DomainError | None:
+    """The DomainError a stored function meant by raising ``error``, if any."""
+    kind = kind_of_sqlstate(getattr(error, "sqlstate", None))
+    if kind is None:
+        return None
+    raw_detail = getattr(error, "detail", None)
+    detail: dict[str, Any] = {}
+    if raw_detail:
+        try:
+            parsed = orjson.loads(raw_detail)
+        except orjson.JSONDecodeError:
+            parsed = {"text": raw_detail}
+        detail = parsed if isinstance(parsed, dict) else {"value": parsed}
+    return DomainError(
+        kind,
+        getattr(error, "message", None) or str(error),
+        field=getattr(error, "column_name", None),
+        detail=detail,
+    )

@@ -1,0 +1,80 @@
+"""Fixtures shared by every test: a database of this run's own, migrated once.
+
+TEST_DATABASE_URL names the server (default: the local PostgreSQL); each run
+creates `accounts_test_<random>` there and drops it at the end, so that runs
+never see each other's data.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
+
+import asyncpg
+import pytest
+
+from accounts_gql.db.migrations import migrate
+
+SERVER_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def database_url_for(url: str, name: str) -> str:
+    base, _, query = url.partition("?")
+    base = base.rsplit("/", 1)[0]
+    return f"{base}/{name}" + (f"?{query}" if query else "")
+
+
+async def admin_execute(statement: str) -> None:
+    connection = await asyncpg.connect(SERVER_URL)
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+@pytest.fixture(scope="session")
+def run_id() -> str:
+    """A suffix unique to this test run, for databases, exchanges and queues."""
+    return uuid.uuid4().hex[:12]
+
+
+@pytest.fixture(scope="session")
+async def empty_database(run_id: str) -> AsyncIterator[str]:
+    """Creates a fresh, unmigrated database; yields its URL; drops it afterwards."""
+    name = f"accounts_test_{run_id}_empty"
+    await admin_execute(f'CREATE DATABASE "{name}"')
+    yield database_url_for(SERVER_URL, name)
+    await admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+async def database_url(run_id: str) -> AsyncIterator[str]:
+    """This run's migrated database."""
+    name = f"accounts_test_{run_id}"
+    await admin_execute(f'CREATE DATABASE "{name}"')
+    url = database_url_for(SERVER_URL, name)
+    await migrate(url)
+    yield url
+    await admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    created = await asyncpg.create_pool(database_url, min_size=1, max_size=10)
+    assert created is not None
+    yield created
+    await created.close()
+
+
+@pytest.fixture
+async def db(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
+    """A connection of the run's database (autocommit: each call is its own transaction)."""
+    async with pool.acquire() as connection:
+        yield connection
+
+
+@pytest.fixture
+def unique() -> Iterator[str]:
+    """A short random token to keep names of one test apart from another's."""
+    yield uuid.uuid4().hex[:8]
