@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
@@ -75,6 +75,6 @@ async def db(pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
 
 
 @pytest.fixture
-def unique() -> Iterator[str]:
+def unique() -> str:
     """A short random token to keep names of one test apart from another's."""
-    yield uuid.uuid4().hex[:8]
+    return uuid.uuid4().hex[:8]

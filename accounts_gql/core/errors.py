@@ -2,7 +2,7 @@
 
 This table is the single place where a database error becomes a typed domain
 error. Codes use the class ``UA`` (the SQL standard leaves classes starting with
-I–Z to implementations), so they never collide with PostgreSQL's own.
+I to Z to implementations), so they never collide with PostgreSQL's own.
 
 A stored function raises them through ``accounts.raise_error(code, message,
 field, detail)``: ``field`` arrives as the error's column name and ``detail``
@@ -108,3 +108,18 @@ def domain_error_from_postgres(error: Exception) -> DomainError | None:
         field=getattr(error, "column_name", None),
         detail=detail,
     )
+
+
+def errors_markdown() -> str:
+    """The SQLSTATE table as docs/errors.md shows it (a test keeps the file equal)."""
+    lines = [
+        "# Error codes",
+        "",
+        "Stored functions raise these SQLSTATEs (class `UA`); the service maps each to a",
+        "typed GraphQL error. Generated from `accounts_gql/core/errors.py`.",
+        "",
+        "| SQLSTATE | kind | meaning |",
+        "|---|---|---|",
+    ]
+    lines += [f"| {kind.sqlstate} | {kind.name} | {DESCRIPTIONS[kind]} |" for kind in ErrorKind]
+    return "\n".join(lines) + "\n"

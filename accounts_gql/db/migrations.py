@@ -64,9 +64,7 @@ async def migrate(dsn: str, directory: Path = SQL_DIR) -> list[str]:
         await connection.close()
 
 
-async def _apply_pending(
-    connection: asyncpg.Connection, migrations: list[Migration]
-) -> list[str]:
+async def _apply_pending(connection: asyncpg.Connection, migrations: list[Migration]) -> list[str]:
     await connection.execute(_CREATE_LEDGER)
     applied = {
         row["name"]: row["checksum"]

@@ -1,0 +1,15 @@
+"""The per-request context every resolver receives."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from accounts_gql.core.viewer import Viewer
+from accounts_gql.db.pool import Database
+
+
+@dataclass(slots=True)
+class Context:
+    db: Database
+    viewer: Viewer
+    request_id: str

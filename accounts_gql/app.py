@@ -1,0 +1,106 @@
+"""The ASGI application: /graphql, /healthz, /readyz, and the process's resources."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from loguru import logger
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.websockets import WebSocket
+from strawberry.asgi import GraphQL
+
+from accounts_gql.api.context import Context
+from accounts_gql.api.schema import schema
+from accounts_gql.core.logging import request_id
+from accounts_gql.core.settings import Settings
+from accounts_gql.core.viewer import ANONYMOUS
+from accounts_gql.db.pool import Database
+
+
+class RequestIdMiddleware:
+    """Gives each request an id (or keeps the caller's X-Request-ID) for logs and errors."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        given = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        rid = given[:64] if given else uuid.uuid4().hex
+        token = request_id.set(rid)
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", []).append((b"x-request-id", rid.encode()))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            request_id.reset(token)
+
+
+class GraphQLApp(GraphQL[Context, None]):
+    def __init__(self, state: dict[str, Any]) -> None:
+        super().__init__(schema, graphql_ide=None)
+        self.state = state
+
+    async def get_context(
+        self, request: Request | WebSocket, response: Response | WebSocket | None
+    ) -> Context:
+        return Context(db=self.state["db"], viewer=ANONYMOUS, request_id=request_id.get())
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    db: Database = request.app.state.db
+    checks: dict[str, Any] = {}
+    try:
+        await db.write.fetchval("SELECT 1")
+        checks["database"] = "ok"
+    except Exception as error:
+        checks["database"] = f"unavailable: {type(error).__name__}"
+    ready = all(value == "ok" for value in checks.values())
+    return JSONResponse(
+        {"status": "ready" if ready else "not ready", "checks": checks},
+        status_code=200 if ready else 503,
+    )
+
+
+def create_app(settings: Settings, dsn: str) -> Starlette:
+    """The service, connected to the database at `dsn` while it runs."""
+    state: dict[str, Any] = {}
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        db = await Database.connect(dsn, settings)
+        state["db"] = app.state.db = db
+        logger.info("accounts-gql ready")
+        try:
+            yield
+        finally:
+            await db.close()
+            logger.info("accounts-gql stopped")
+
+    app = Starlette(
+        routes=[
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+            Route("/graphql", GraphQLApp(state), methods=["GET", "POST"]),
+        ],
+        lifespan=lifespan,
+    )
+    app.add_middleware(RequestIdMiddleware)
+    return app

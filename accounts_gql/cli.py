@@ -1,0 +1,107 @@
+"""The `accounts-gql` command line (PRODUCT §7)."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from loguru import logger
+
+from accounts_gql.core.logging import configure_logging
+from accounts_gql.core.settings import Settings, get_settings
+from accounts_gql.db.embedded import EmbeddedPostgres
+from accounts_gql.db.migrations import MigrationError, migrate
+
+SCHEMA_FILE = Path(__file__).resolve().parent.parent / "schema.graphql"
+
+
+@contextmanager
+def database_dsn(settings: Settings) -> Iterator[str]:
+    """DATABASE_URL, or an embedded PostgreSQL in DATA_DIR for as long as it is needed."""
+    if settings.database_url:
+        yield settings.database_url
+        return
+    with EmbeddedPostgres(settings.data_dir) as dsn:
+        yield dsn
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    sys.exit(128 + signum)
+
+
+def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from accounts_gql.app import create_app
+
+    # uvicorn re-raises SIGTERM once it has drained; turning it into SystemExit
+    # lets the embedded PostgreSQL stop cleanly too.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    with database_dsn(settings) as dsn:
+        asyncio.run(migrate(dsn))
+        uvicorn.run(
+            create_app(settings, dsn),
+            host=settings.host,
+            port=settings.port,
+            loop="uvloop",
+            http="httptools",
+            log_config=None,
+            timeout_graceful_shutdown=10,
+        )
+    return 0
+
+
+def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
+    with database_dsn(settings) as dsn:
+        applied = asyncio.run(migrate(dsn))
+    logger.info("{} migration(s) applied", len(applied))
+    return 0
+
+
+def cmd_export_schema(settings: Settings, args: argparse.Namespace) -> int:
+    from accounts_gql.api.schema import export_sdl
+
+    if args.output == "-":
+        sys.stdout.write(export_sdl())
+    else:
+        Path(args.output).write_text(export_sdl(), encoding="utf-8")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="accounts-gql", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("serve", help="run the HTTP service (migrates first)")
+    commands.add_parser("migrate", help="apply pending SQL migrations")
+    export = commands.add_parser("export-schema", help="write the GraphQL SDL")
+    export.add_argument("-o", "--output", default=str(SCHEMA_FILE), help="file, or - for stdout")
+    return parser
+
+
+COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
+    "serve": cmd_serve,
+    "migrate": cmd_migrate,
+    "export-schema": cmd_export_schema,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = get_settings()
+    configure_logging(settings)
+    try:
+        return COMMANDS[args.command](settings, args)
+    except MigrationError as error:
+        logger.error("migration refused: {}", error)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,23 @@
+"""Who is calling: decided once per request, consulted by the services."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class Viewer:
+    user_id: uuid.UUID | None = None
+    roles: frozenset[str] = frozenset()
+
+    @property
+    def is_anonymous(self) -> bool:
+        return self.user_id is None
+
+    @property
+    def is_admin(self) -> bool:
+        return "admin" in self.roles
+
+
+ANONYMOUS = Viewer()
