@@ -13,14 +13,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
 
-from accounts_gql.api.context import Context
-from accounts_gql.api.schema import schema
+from accounts_gql.api.http import GraphQLEndpoint
 from accounts_gql.core.logging import request_id
 from accounts_gql.core.settings import Settings
-from accounts_gql.core.viewer import ANONYMOUS
 from accounts_gql.db.pool import Database
 
 
@@ -47,17 +43,6 @@ class RequestIdMiddleware:
             await self.app(scope, receive, send_with_id)
         finally:
             request_id.reset(token)
-
-
-class GraphQLApp(GraphQL[Context, None]):
-    def __init__(self, state: dict[str, Any]) -> None:
-        super().__init__(schema, graphql_ide=None)
-        self.state = state
-
-    async def get_context(
-        self, request: Request | WebSocket, response: Response | WebSocket | None
-    ) -> Context:
-        return Context(db=self.state["db"], viewer=ANONYMOUS, request_id=request_id.get())
 
 
 async def healthz(request: Request) -> Response:
@@ -98,7 +83,7 @@ def create_app(settings: Settings, dsn: str) -> Starlette:
         routes=[
             Route("/healthz", healthz),
             Route("/readyz", readyz),
-            Route("/graphql", GraphQLApp(state), methods=["GET", "POST"]),
+            Route("/graphql", GraphQLEndpoint(settings, state), methods=["GET", "POST"]),
         ],
         lifespan=lifespan,
     )

@@ -1,0 +1,232 @@
+"""GraphQL over HTTP (the GraphQL-over-HTTP specification), served at /graphql.
+
+POST with an `application/json` body, or GET with the query in the URL (queries
+only). Answers in `application/graphql-response+json` when the client accepts
+it, else `application/json`, with the status codes the specification gives.
+Documents are parsed and validated once per distinct text (`DocumentCache`),
+and results are written with orjson.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from inspect import isawaitable
+from typing import Any
+
+import orjson
+from graphql import ExecutionResult, GraphQLError, OperationType, execute
+from loguru import logger
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from accounts_gql.api.context import Context
+from accounts_gql.api.documents import DocumentCache
+from accounts_gql.api.schema import schema
+from accounts_gql.core.errors import DomainError
+from accounts_gql.core.logging import request_id
+from accounts_gql.core.security import viewer_from_authorization
+from accounts_gql.core.settings import Settings
+from accounts_gql.db.pool import Database
+
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+JSON = "application/json"
+
+
+class RequestError(Exception):
+    """A request that cannot be executed at all; answered with `status`."""
+
+    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = headers or {}
+
+
+@dataclass(frozen=True, slots=True)
+class GraphQLParams:
+    query: str
+    operation_name: str | None
+    variables: dict[str, Any] | None
+    extensions: dict[str, Any] | None
+
+
+def negotiate_media_type(accept: str | None) -> str | None:
+    """The response type to use, or None when the client accepts neither."""
+    if not accept:
+        return JSON
+    accepted = [part.split(";", 1)[0].strip().lower() for part in accept.split(",")]
+    if GRAPHQL_RESPONSE in accepted:
+        return GRAPHQL_RESPONSE
+    if JSON in accepted or "*/*" in accepted or "application/*" in accepted:
+        return JSON
+    return None
+
+
+def params_from_mapping(data: Any) -> GraphQLParams:
+    if not isinstance(data, dict):
+        raise RequestError(400, "The request body must be a JSON object.")
+    query = data.get("query")
+    if not isinstance(query, str) or not query.strip():
+        raise RequestError(400, "The request must have a 'query' string.")
+    operation_name = data.get("operationName")
+    variables = data.get("variables")
+    extensions = data.get("extensions")
+    if operation_name is not None and not isinstance(operation_name, str):
+        raise RequestError(400, "'operationName' must be a string.")
+    if variables is not None and not isinstance(variables, dict):
+        raise RequestError(400, "'variables' must be a JSON object.")
+    if extensions is not None and not isinstance(extensions, dict):
+        raise RequestError(400, "'extensions' must be a JSON object.")
+    return GraphQLParams(query, operation_name, variables, extensions)
+
+
+def _json_param(request: Request, name: str) -> Any:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return None
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as error:
+        raise RequestError(400, f"The '{name}' parameter is not valid JSON.") from error
+
+
+async def read_params(request: Request) -> GraphQLParams:
+    if request.method == "GET":
+        return params_from_mapping(
+            {
+                "query": request.query_params.get("query"),
+                "operationName": request.query_params.get("operationName"),
+                "variables": _json_param(request, "variables"),
+                "extensions": _json_param(request, "extensions"),
+            }
+        )
+    content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if content_type != JSON:
+        raise RequestError(415, "Send the request as 'application/json'.")
+    try:
+        data = orjson.loads(await request.body())
+    except orjson.JSONDecodeError as error:
+        raise RequestError(400, "The request body is not valid JSON.") from error
+    return params_from_mapping(data)
+
+
+def error_body(message: str, code: str, **extensions: Any) -> bytes:
+    return orjson.dumps(
+        {"errors": [{"message": message, "extensions": {"code": code, **extensions}}]}
+    )
+
+
+class GraphQLEndpoint:
+    """The ASGI endpoint at /graphql."""
+
+    def __init__(self, settings: Settings, state: dict[str, Any]) -> None:
+        self.settings = settings
+        self.state = state
+        self.graphql_schema = schema._schema
+        self.documents = DocumentCache(self.graphql_schema)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        response = await self.handle(Request(scope, receive))
+        await response(scope, receive, send)
+
+    async def handle(self, request: Request) -> Response:
+        media_type = negotiate_media_type(request.headers.get("accept"))
+        if media_type is None:
+            return Response(
+                error_body("Accept 'application/graphql-response+json'.", "NOT_ACCEPTABLE"),
+                status_code=406,
+                media_type=JSON,
+            )
+        try:
+            params = await read_params(request)
+            viewer = viewer_from_authorization(self.settings, request.headers.get("authorization"))
+        except RequestError as error:
+            return Response(
+                error_body(error.message, "BAD_REQUEST"),
+                status_code=error.status,
+                headers=error.headers,
+                media_type=media_type,
+            )
+        except DomainError as error:
+            return Response(
+                error_body(error.message, "UNAUTHENTICATED"),
+                status_code=401,
+                headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+                media_type=media_type,
+            )
+        db: Database = self.state["db"]
+        context = Context(db=db, viewer=viewer, request_id=request_id.get())
+        try:
+            status, body = await self.run(request.method, params, context, media_type)
+        except Exception:
+            logger.exception("request failed")
+            body = error_body(
+                "Internal server error.", "INTERNAL_SERVER_ERROR", requestId=request_id.get()
+            )
+            return Response(body, status_code=500, media_type=media_type)
+        headers = {"Allow": "POST"} if status == 405 else None
+        return Response(body, status_code=status, headers=headers, media_type=media_type)
+
+    async def run(
+        self, method: str, params: GraphQLParams, context: Context, media_type: str
+    ) -> tuple[int, bytes]:
+        """Prepares and executes one operation; the status and the encoded result."""
+        prepared = self.documents.get(params.query)
+        request_status = 400 if media_type == GRAPHQL_RESPONSE else 200
+        if prepared.errors:
+            return request_status, self.encode(ExecutionResult(None, list(prepared.errors)))
+        operation = prepared.operation_type(params.operation_name)
+        if operation is None:
+            error = GraphQLError(
+                f"Unknown operation named '{params.operation_name}'."
+                if params.operation_name
+                else "Name the operation to run ('operationName')."
+            )
+            return request_status, self.encode(ExecutionResult(None, [error]))
+        if method == "GET" and operation is not OperationType.QUERY:
+            error = GraphQLError("Only queries may be sent with GET; use POST.")
+            return 405, self.encode(ExecutionResult(None, [error]))
+        assert prepared.document is not None
+        result = execute(
+            self.graphql_schema,
+            prepared.document,
+            context_value=context,
+            variable_values=params.variables,
+            operation_name=params.operation_name,
+            executor_class=schema.execution_context_class,
+        )
+        if isawaitable(result):
+            result = await result
+        assert isinstance(result, ExecutionResult)
+        # Variables that cannot be coerced stop the request before execution.
+        executed = result.data is not None or _executed(result)
+        return (200 if executed else request_status), self.encode(result)
+
+    def encode(self, result: ExecutionResult) -> bytes:
+        body: dict[str, Any] = {}
+        if result.errors:
+            body["errors"] = [self.format_error(error) for error in result.errors]
+        if result.data is not None or result.errors is None or _executed(result):
+            body["data"] = result.data
+        return orjson.dumps(body)
+
+    def format_error(self, error: GraphQLError) -> dict[str, Any]:
+        """The error as the client sees it; unexpected failures are masked and logged."""
+        original = error.original_error
+        if original is None or isinstance(original, GraphQLError):
+            return error.formatted  # type: ignore[return-value]
+        rid = request_id.get()
+        logger.opt(exception=original).error("unexpected error at {}: {}", error.path, original)
+        masked = GraphQLError(
+            "Internal server error.",
+            nodes=error.nodes,
+            path=error.path,
+            extensions={"code": "INTERNAL_SERVER_ERROR", "requestId": rid},
+        )
+        return masked.formatted  # type: ignore[return-value]
+
+
+def _executed(result: ExecutionResult) -> bool:
+    """Whether execution started: errors raised by resolvers carry a path."""
+    return any(error.path is not None for error in result.errors or ())
