@@ -1,0 +1,62 @@
+"""Relay connection arguments: bounds on page sizes and cursor decoding."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+import strawberry
+from graphql import GraphQLError
+
+from accounts_gql.api.ids import decode_cursor
+
+DEFAULT_PAGE_SIZE = 20
+MAX_PAGE_SIZE = 100
+
+
+@strawberry.type(description="Where a page stands in its connection.")
+class PageInfo:
+    has_next_page: bool
+    has_previous_page: bool
+    start_cursor: str | None
+    end_cursor: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class PageRequest:
+    """A page to fetch: `limit` rows forward (after `after`) or backward (before `before`)."""
+
+    limit: int
+    backward: bool
+    after: tuple[str, uuid.UUID] | None
+    before: tuple[str, uuid.UUID] | None
+
+    @property
+    def first(self) -> int | None:
+        return None if self.backward else self.limit
+
+    @property
+    def last(self) -> int | None:
+        return self.limit if self.backward else None
+
+
+def page_request(
+    first: int | None, after: str | None, last: int | None, before: str | None
+) -> PageRequest:
+    """Validates Relay arguments; at most 100 rows, 20 when no size is given."""
+    if first is not None and last is not None:
+        raise GraphQLError(
+            "Pass 'first' or 'last', not both.", extensions={"code": "BAD_USER_INPUT"}
+        )
+    size = first if first is not None else last
+    if size is not None and not 0 <= size <= MAX_PAGE_SIZE:
+        raise GraphQLError(
+            f"Page size must be between 0 and {MAX_PAGE_SIZE}.",
+            extensions={"code": "BAD_USER_INPUT", "max": MAX_PAGE_SIZE},
+        )
+    return PageRequest(
+        limit=DEFAULT_PAGE_SIZE if size is None else size,
+        backward=last is not None,
+        after=decode_cursor(after) if after else None,
+        before=decode_cursor(before) if before else None,
+    )
