@@ -63,6 +63,31 @@ def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
+    import asyncpg
+
+    from accounts_gql.repositories.demo import seed_demo
+
+    async def seed(dsn: str) -> None:
+        await migrate(dsn)
+        connection = await asyncpg.connect(dsn)
+        try:
+            counts = await seed_demo(connection, args.users, args.groups)
+        finally:
+            await connection.close()
+        logger.info(
+            "seeded {} users, {} contacts, {} groups, {} memberships",
+            counts.users,
+            counts.contacts,
+            counts.groups,
+            counts.memberships,
+        )
+
+    with database_dsn(settings) as dsn:
+        asyncio.run(seed(dsn))
+    return 0
+
+
 def cmd_export_schema(settings: Settings, args: argparse.Namespace) -> int:
     from accounts_gql.api.schema import export_sdl
 
@@ -78,6 +103,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("serve", help="run the HTTP service (migrates first)")
     commands.add_parser("migrate", help="apply pending SQL migrations")
+    seed = commands.add_parser("seed", help="generate demo users, contacts and groups")
+    seed.add_argument("--users", type=int, default=1000, help="how many users (default 1000)")
+    seed.add_argument("--groups", type=int, default=None, help="default: one per 100 users")
     export = commands.add_parser("export-schema", help="write the GraphQL SDL")
     export.add_argument("-o", "--output", default=str(SCHEMA_FILE), help="file, or - for stdout")
     return parser
@@ -86,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
 COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "serve": cmd_serve,
     "migrate": cmd_migrate,
+    "seed": cmd_seed,
     "export-schema": cmd_export_schema,
 }
 
