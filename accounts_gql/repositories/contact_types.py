@@ -7,9 +7,13 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
 
-# A pool or a connection: anything asyncpg can run a statement on.
-Executor = asyncpg.Pool | asyncpg.Connection
+from accounts_gql.repositories.errors import domain_errors
+
+# A pool or a connection (plain or acquired from a pool): anything asyncpg can
+# run a statement on.
+Executor = asyncpg.Pool | asyncpg.Connection | PoolConnectionProxy
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,3 +41,51 @@ async def list_contact_types(db: Executor, include_inactive: bool = False) -> li
 async def contact_types_by_ids(db: Executor, ids: list[uuid.UUID]) -> list[ContactTypeRow]:
     records = await db.fetch("SELECT * FROM accounts.contact_types_by_ids($1)", ids)
     return [_row(record) for record in records]
+
+
+async def create_contact_type(
+    db: Executor,
+    code: str,
+    name: str,
+    validation_pattern: str | None = None,
+    is_unique: bool = False,
+    actor_id: uuid.UUID | None = None,
+) -> ContactTypeRow:
+    async with domain_errors():
+        record = await db.fetchrow(
+            "SELECT * FROM accounts.create_contact_type($1, $2, $3, $4, $5)",
+            code,
+            name,
+            validation_pattern,
+            is_unique,
+            actor_id,
+        )
+    assert record is not None, "create_contact_type returns its row"
+    return _row(record)
+
+
+async def update_contact_type(
+    db: Executor,
+    contact_type_id: uuid.UUID,
+    *,
+    name: str | None = None,
+    validation_pattern: str | None = None,
+    is_unique: bool | None = None,
+    is_active: bool | None = None,
+    expected_version: int | None = None,
+    actor_id: uuid.UUID | None = None,
+) -> ContactTypeRow:
+    """Changes the given fields (None keeps; an empty validation_pattern removes it)."""
+    async with domain_errors():
+        record = await db.fetchrow(
+            "SELECT * FROM accounts.update_contact_type($1, $2, $3, $4, $5, $6, $7)",
+            contact_type_id,
+            name,
+            validation_pattern,
+            is_unique,
+            is_active,
+            expected_version,
+            actor_id,
+        )
+    assert record is not None, "update_contact_type returns its row"
+    return _row(record)
