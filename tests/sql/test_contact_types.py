@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import asyncpg
@@ -9,7 +10,7 @@ import pytest
 
 from accounts_gql.core.errors import ErrorKind
 from accounts_gql.repositories import contact_types, contacts
-from accounts_gql.repositories.contact_types import ContactTypeRow
+from accounts_gql.repositories.contact_types import ContactTypeRow, Executor
 from tests.sql.test_contacts import events, expect_error, make_user
 
 STATE_KEYS = {
@@ -18,7 +19,7 @@ STATE_KEYS = {
 }  # fmt: skip
 
 
-async def stored(db: asyncpg.Connection, type_id: uuid.UUID) -> ContactTypeRow:
+async def stored(db: Executor, type_id: uuid.UUID) -> ContactTypeRow:
     [row] = await contact_types.contact_types_by_ids(db, [type_id])
     return row
 
@@ -212,3 +213,23 @@ async def test_unique_cannot_be_turned_on_while_two_users_hold_a_value(
     await expect_error(
         contacts.add_contact(db, carol, row.code, "room"), ErrorKind.CONTACT_VALUE_TAKEN, "value"
     )
+
+
+async def test_turning_unique_on_waits_for_an_addition_in_flight(
+    pool: asyncpg.Pool, unique: str
+) -> None:
+    async with pool.acquire() as db:
+        row = await contact_types.create_contact_type(db, f"c_{unique}", "Chat", None, False)
+        alice = await make_user(db, unique, "a")
+        bob = await make_user(db, unique, "b")
+        await contacts.add_contact(db, alice, row.code, "room")
+    async with pool.acquire() as one, pool.acquire() as two:
+        transaction = one.transaction()
+        await transaction.start()
+        await contacts.add_contact(one, bob, row.code, "room")
+        flip = asyncio.create_task(contact_types.update_contact_type(two, row.id, is_unique=True))
+        await asyncio.sleep(0.2)
+        assert not flip.done(), "the flip waits for the addition that read is_unique"
+        await transaction.commit()
+        await expect_error(flip, ErrorKind.CONTACT_VALUE_TAKEN, "isUnique")
+    assert not (await stored(pool, row.id)).is_unique
