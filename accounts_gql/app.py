@@ -17,7 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from accounts_gql.api.http import GraphQLEndpoint
 from accounts_gql.core.logging import request_id
 from accounts_gql.core.settings import Settings
-from accounts_gql.db.pool import Database
+from accounts_gql.db.pool import Database, StatementCounter
 
 
 class RequestIdMiddleware:
@@ -64,13 +64,16 @@ async def readyz(request: Request) -> Response:
     )
 
 
-def create_app(settings: Settings, dsn: str) -> Starlette:
-    """The service, connected to the database at `dsn` while it runs."""
+def create_app(settings: Settings, dsn: str, counter: StatementCounter | None = None) -> Starlette:
+    """The service, connected to the database at `dsn` while it runs.
+
+    `counter`, when given, counts every SQL statement (tests and the bench).
+    """
     state: dict[str, Any] = {}
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        db = await Database.connect(dsn, settings)
+        db = await Database.connect(dsn, settings, counter)
         state["db"] = app.state.db = db
         logger.info("accounts-gql ready")
         try:

@@ -10,11 +10,13 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import AsyncIterator
+from functools import partial
 
 import asyncpg
 import pytest
 
 from accounts_gql.db.migrations import migrate
+from accounts_gql.db.pool import init_connection
 
 SERVER_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -61,7 +63,9 @@ async def database_url(run_id: str) -> AsyncIterator[str]:
 
 @pytest.fixture(scope="session")
 async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
-    created = await asyncpg.create_pool(database_url, min_size=1, max_size=10)
+    created = await asyncpg.create_pool(
+        database_url, min_size=1, max_size=10, init=partial(init_connection, counter=None)
+    )
     assert created is not None
     yield created
     await created.close()

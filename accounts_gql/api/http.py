@@ -14,7 +14,7 @@ from inspect import isawaitable
 from typing import Any
 
 import orjson
-from graphql import ExecutionResult, GraphQLError, OperationType, execute
+from graphql import ExecutionResult, GraphQLError, GraphQLFormattedError, OperationType, execute
 from loguru import logger
 from starlette.requests import Request
 from starlette.responses import Response
@@ -22,11 +22,13 @@ from starlette.types import Receive, Scope, Send
 
 from accounts_gql.api.context import Context
 from accounts_gql.api.documents import DocumentCache
+from accounts_gql.api.loaders import Loaders
 from accounts_gql.api.schema import schema
 from accounts_gql.core.errors import DomainError
 from accounts_gql.core.logging import request_id
 from accounts_gql.core.security import viewer_from_authorization
 from accounts_gql.core.settings import Settings
+from accounts_gql.core.viewer import Viewer
 from accounts_gql.db.pool import Database
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
@@ -155,10 +157,8 @@ class GraphQLEndpoint:
                 headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
                 media_type=media_type,
             )
-        db: Database = self.state["db"]
-        context = Context(db=db, viewer=viewer, request_id=request_id.get())
         try:
-            status, body = await self.run(request.method, params, context, media_type)
+            status, body = await self.run(request.method, params, viewer, media_type)
         except Exception:
             logger.exception("request failed")
             body = error_body(
@@ -169,7 +169,7 @@ class GraphQLEndpoint:
         return Response(body, status_code=status, headers=headers, media_type=media_type)
 
     async def run(
-        self, method: str, params: GraphQLParams, context: Context, media_type: str
+        self, method: str, params: GraphQLParams, viewer: Viewer, media_type: str
     ) -> tuple[int, bytes]:
         """Prepares and executes one operation; the status and the encoded result."""
         prepared = self.documents.get(params.query)
@@ -188,6 +188,12 @@ class GraphQLEndpoint:
             error = GraphQLError("Only queries may be sent with GET; use POST.")
             return 405, self.encode(ExecutionResult(None, [error]))
         assert prepared.document is not None
+        db: Database = self.state["db"]
+        # After a write, nested fields read the primary so the payload shows it.
+        reader = db.read if operation is OperationType.QUERY else db.write
+        context = Context(
+            db=db, viewer=viewer, request_id=request_id.get(), loaders=Loaders(reader)
+        )
         result = execute(
             self.graphql_schema,
             prepared.document,
@@ -211,11 +217,19 @@ class GraphQLEndpoint:
             body["data"] = result.data
         return orjson.dumps(body)
 
-    def format_error(self, error: GraphQLError) -> dict[str, Any]:
+    def format_error(self, error: GraphQLError) -> GraphQLFormattedError:
         """The error as the client sees it; unexpected failures are masked and logged."""
         original = error.original_error
         if original is None or isinstance(original, GraphQLError):
-            return error.formatted  # type: ignore[return-value]
+            return error.formatted
+        if isinstance(original, DomainError):
+            typed = GraphQLError(
+                original.message,
+                nodes=error.nodes,
+                path=error.path,
+                extensions={"code": original.kind.name},
+            )
+            return typed.formatted
         rid = request_id.get()
         logger.opt(exception=original).error("unexpected error at {}: {}", error.path, original)
         masked = GraphQLError(
@@ -224,7 +238,7 @@ class GraphQLEndpoint:
             path=error.path,
             extensions={"code": "INTERNAL_SERVER_ERROR", "requestId": rid},
         )
-        return masked.formatted  # type: ignore[return-value]
+        return masked.formatted
 
 
 def _executed(result: ExecutionResult) -> bool:

@@ -1,18 +1,30 @@
-"""The GraphQL schema: the root types merged from each entity's module."""
+"""The GraphQL schema: root types merged from each entity's module."""
 
 from __future__ import annotations
 
 import strawberry
 
-from accounts_gql.api.types.contact_type import ContactTypeQueries
+from accounts_gql.api.types.contact import ContactMutations
+from accounts_gql.api.types.contact_type import ContactTypeMutations, ContactTypeQueries
+from accounts_gql.api.types.group import GroupMutations, GroupQueries
+from accounts_gql.api.types.membership import MembershipMutations
+from accounts_gql.api.types.query_node import NodeQueries
+from accounts_gql.api.types.user import UserMutations, UserQueries
 
 
 @strawberry.type
-class Query(ContactTypeQueries):
+class Query(NodeQueries, UserQueries, GroupQueries, ContactTypeQueries):
     pass
 
 
-schema = strawberry.Schema(query=Query)
+@strawberry.type
+class Mutation(
+    UserMutations, ContactMutations, ContactTypeMutations, GroupMutations, MembershipMutations
+):
+    pass
+
+
+schema = strawberry.Schema(query=Query, mutation=Mutation)
 
 
 def export_sdl() -> str:

@@ -20,6 +20,11 @@ STATE_KEYS = {
 }  # fmt: skip
 
 
+def _json(value: object) -> object:
+    """A jsonb column's value, whether or not the pool decodes jsonb."""
+    return json.loads(value) if isinstance(value, str) else value
+
+
 async def make_user(db: Executor, unique: str, suffix: str = "") -> uuid.UUID:
     user_id: uuid.UUID = await db.fetchval(
         "INSERT INTO accounts.users (username) VALUES ($1) RETURNING id", f"u{unique}{suffix}"
@@ -34,7 +39,7 @@ async def events(db: Executor, aggregate_id: uuid.UUID) -> list[dict[str, Any]]:
         " FROM accounts.outbox WHERE aggregate_id = $1 ORDER BY sequence",
         aggregate_id,
     )
-    return [{**record, "payload": json.loads(record["payload"])} for record in records]
+    return [{**record, "payload": _json(record["payload"])} for record in records]
 
 
 async def snapshot(db: asyncpg.Connection, user_id: uuid.UUID) -> tuple[Any, ...]:

@@ -1,0 +1,53 @@
+"""The dataloaders of one request (PRODUCT §4).
+
+Created per request, so no caller ever sees rows cached for another. Each batch
+function lives beside the GraphQL type it feeds; this class only wires them to
+the connection pool the request reads from (the primary after a mutation, so
+that a payload shows what was just written).
+"""
+
+from __future__ import annotations
+
+import uuid
+from functools import partial
+
+from strawberry.dataloader import DataLoader
+
+from accounts_gql.api.types.contact import load_contacts, load_contacts_by_user
+from accounts_gql.api.types.contact_type import load_contact_types
+from accounts_gql.api.types.group import load_groups, load_member_counts
+from accounts_gql.api.types.membership import (
+    MemberPage,
+    MemberPageKey,
+    load_member_pages,
+    load_memberships_by_user,
+)
+from accounts_gql.api.types.user import load_users
+from accounts_gql.db.pool import Executor
+from accounts_gql.repositories.contact_types import ContactTypeRow
+from accounts_gql.repositories.contacts import ContactRow
+from accounts_gql.repositories.groups import GroupRow
+from accounts_gql.repositories.memberships import MembershipRow
+from accounts_gql.repositories.users import UserRow
+
+
+class Loaders:
+    def __init__(self, db: Executor) -> None:
+        self.db = db
+        self.user = DataLoader[uuid.UUID, UserRow | None](partial(load_users, db))
+        self.contact = DataLoader[uuid.UUID, ContactRow | None](partial(load_contacts, db))
+        self.contacts = DataLoader[uuid.UUID, list[ContactRow]](
+            partial(load_contacts_by_user, db, False)
+        )
+        self.all_contacts = DataLoader[uuid.UUID, list[ContactRow]](
+            partial(load_contacts_by_user, db, True)
+        )
+        self.contact_type = DataLoader[uuid.UUID, ContactTypeRow | None](
+            partial(load_contact_types, db)
+        )
+        self.memberships = DataLoader[uuid.UUID, list[MembershipRow]](
+            partial(load_memberships_by_user, db)
+        )
+        self.group = DataLoader[uuid.UUID, GroupRow | None](partial(load_groups, db))
+        self.member_count = DataLoader[uuid.UUID, int](partial(load_member_counts, db))
+        self.member_page = DataLoader[MemberPageKey, MemberPage](partial(load_member_pages, db))

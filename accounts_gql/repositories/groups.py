@@ -1,0 +1,144 @@
+"""Groups: calls of the stored functions in sql/0004_groups.sql."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+import asyncpg
+
+from accounts_gql.db.pool import Executor
+from accounts_gql.repositories.errors import domain_errors
+
+
+@dataclass(frozen=True, slots=True)
+class GroupRow:
+    id: uuid.UUID
+    slug: str
+    name: str
+    description: str
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class GroupPage:
+    rows: list[GroupRow]
+    has_more: bool
+
+
+def _row(record: asyncpg.Record) -> GroupRow:
+    return GroupRow(*record)
+
+
+async def groups_by_ids(db: Executor, ids: list[uuid.UUID]) -> list[GroupRow]:
+    return [_row(r) for r in await db.fetch("SELECT * FROM accounts.groups_by_ids($1)", ids)]
+
+
+async def group_by_slug(db: Executor, slug: str) -> GroupRow | None:
+    record = await db.fetchrow("SELECT * FROM accounts.group_by_slug($1)", slug)
+    return _row(record) if record else None
+
+
+async def groups_page(
+    db: Executor,
+    *,
+    first: int | None = None,
+    last: int | None = None,
+    after: tuple[str, uuid.UUID] | None = None,
+    before: tuple[str, uuid.UUID] | None = None,
+    order: str = "created_at_asc",
+    search: str | None = None,
+) -> GroupPage:
+    async with domain_errors():
+        records = await db.fetch(
+            "SELECT * FROM accounts.groups_page($1, $2, $3, $4, $5, $6, $7, $8)",
+            first,
+            last,
+            after[0] if after else None,
+            after[1] if after else None,
+            before[0] if before else None,
+            before[1] if before else None,
+            order,
+            search,
+        )
+    return GroupPage(
+        rows=[GroupRow(*record[:-1]) for record in records],
+        has_more=bool(records) and records[0]["has_more"],
+    )
+
+
+async def groups_count(db: Executor, search: str | None = None) -> int:
+    count: int = await db.fetchval("SELECT accounts.groups_count($1)", search)
+    return count
+
+
+async def group_member_counts(db: Executor, ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
+    records = await db.fetch("SELECT * FROM accounts.group_member_counts($1)", ids)
+    return {record["group_id"]: record["member_count"] for record in records}
+
+
+async def _write(db: Executor, call: str, *args: object) -> GroupRow:
+    async with domain_errors():
+        record = await db.fetchrow(f"SELECT * FROM {call}", *args)
+    assert record is not None, call
+    return _row(record)
+
+
+async def create_group(
+    db: Executor,
+    slug: str,
+    name: str,
+    description: str | None = None,
+    *,
+    owner_id: uuid.UUID | None = None,
+    actor_id: uuid.UUID | None = None,
+) -> GroupRow:
+    """Creates a group; `owner_id` joins it as owner in the same transaction."""
+    return await _write(
+        db,
+        "accounts.create_group($1, $2, $3, $4, $5)",
+        slug,
+        name,
+        description,
+        owner_id,
+        actor_id,
+    )
+
+
+async def update_group(
+    db: Executor,
+    group_id: uuid.UUID,
+    *,
+    slug: str | None = None,
+    name: str | None = None,
+    description: str | None = None,
+    expected_version: int | None = None,
+    actor_id: uuid.UUID | None = None,
+) -> GroupRow:
+    return await _write(
+        db,
+        "accounts.update_group($1, $2, $3, $4, $5, $6)",
+        group_id,
+        slug,
+        name,
+        description,
+        expected_version,
+        actor_id,
+    )
+
+
+async def delete_group(
+    db: Executor,
+    group_id: uuid.UUID,
+    *,
+    expected_version: int | None = None,
+    actor_id: uuid.UUID | None = None,
+) -> uuid.UUID:
+    async with domain_errors():
+        deleted: uuid.UUID = await db.fetchval(
+            "SELECT accounts.delete_group($1, $2, $3)", group_id, expected_version, actor_id
+        )
+    return deleted

@@ -1,0 +1,192 @@
+"""Users: calls of the stored functions in sql/0002_users.sql."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from accounts_gql.db.pool import Executor
+from accounts_gql.repositories.errors import domain_errors
+
+_COLUMNS = "id, username, display_name, profile, status, roles, version, created_at, updated_at"
+
+
+@dataclass(frozen=True, slots=True)
+class UserRow:
+    id: uuid.UUID
+    username: str
+    display_name: str
+    profile: dict[str, Any]
+    status: str
+    roles: list[str]
+    version: int
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class UserPage:
+    rows: list[UserRow]
+    # Whether a further row exists in the direction of travel.
+    has_more: bool
+
+
+def _row(record: asyncpg.Record) -> UserRow:
+    return UserRow(*record)
+
+
+async def _write(db: Executor, call: str, *args: object) -> UserRow:
+    async with domain_errors():
+        record = await db.fetchrow(f"SELECT {_COLUMNS} FROM {call}", *args)
+    assert record is not None, call
+    return _row(record)
+
+
+async def users_by_ids(db: Executor, ids: list[uuid.UUID]) -> list[UserRow]:
+    records = await db.fetch(f"SELECT {_COLUMNS} FROM accounts.users_by_ids($1)", ids)
+    return [_row(record) for record in records]
+
+
+async def user_by_username(db: Executor, username: str) -> UserRow | None:
+    record = await db.fetchrow(f"SELECT {_COLUMNS} FROM accounts.user_by_username($1)", username)
+    return _row(record) if record else None
+
+
+async def users_page(
+    db: Executor,
+    *,
+    first: int | None = None,
+    last: int | None = None,
+    after: tuple[str, uuid.UUID] | None = None,
+    before: tuple[str, uuid.UUID] | None = None,
+    order: str = "created_at_asc",
+    search: str | None = None,
+    status: str | None = None,
+    group_id: uuid.UUID | None = None,
+    role: str | None = None,
+) -> UserPage:
+    """A keyset page; `after`/`before` are cursors as (sort key, id)."""
+    async with domain_errors():
+        records = await db.fetch(
+            "SELECT * FROM accounts.users_page($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            first,
+            last,
+            after[0] if after else None,
+            after[1] if after else None,
+            before[0] if before else None,
+            before[1] if before else None,
+            order,
+            search,
+            status,
+            group_id,
+            role,
+        )
+    return UserPage(
+        rows=[UserRow(*record[:-1]) for record in records],
+        has_more=bool(records) and records[0]["has_more"],
+    )
+
+
+async def users_count(
+    db: Executor,
+    search: str | None = None,
+    status: str | None = None,
+    group_id: uuid.UUID | None = None,
+    role: str | None = None,
+) -> int:
+    count: int = await db.fetchval(
+        "SELECT accounts.users_count($1, $2, $3, $4)", search, status, group_id, role
+    )
+    return count
+
+
+async def create_user(
+    db: Executor,
+    username: str,
+    display_name: str | None = None,
+    profile: dict[str, Any] | None = None,
+    roles: list[str] | None = None,
+    *,
+    actor_id: uuid.UUID | None = None,
+) -> UserRow:
+    return await _write(
+        db,
+        "accounts.create_user($1, $2, $3, $4, $5)",
+        username,
+        display_name,
+        profile,
+        roles,
+        actor_id,
+    )
+
+
+async def update_user(
+    db: Executor,
+    user_id: uuid.UUID,
+    *,
+    username: str | None = None,
+    display_name: str | None = None,
+    roles: list[str] | None = None,
+    expected_version: int | None = None,
+    actor_id: uuid.UUID | None = None,
+) -> UserRow:
+    """Changes the given fields (None keeps)."""
+    return await _write(
+        db,
+        "accounts.update_user($1, $2, $3, $4, $5, $6)",
+        user_id,
+        username,
+        display_name,
+        roles,
+        expected_version,
+        actor_id,
+    )
+
+
+async def update_user_profile(
+    db: Executor,
+    user_id: uuid.UUID,
+    patch: Any,
+    *,
+    expected_version: int | None = None,
+    actor_id: uuid.UUID | None = None,
+) -> UserRow:
+    """Merges a JSON Merge Patch (RFC 7396) into the profile."""
+    return await _write(
+        db,
+        "accounts.update_user_profile($1, $2, $3, $4)",
+        user_id,
+        patch,
+        expected_version,
+        actor_id,
+    )
+
+
+async def deactivate_user(
+    db: Executor, user_id: uuid.UUID, *, actor_id: uuid.UUID | None = None
+) -> UserRow:
+    return await _write(db, "accounts.deactivate_user($1, $2)", user_id, actor_id)
+
+
+async def reactivate_user(
+    db: Executor, user_id: uuid.UUID, *, actor_id: uuid.UUID | None = None
+) -> UserRow:
+    return await _write(db, "accounts.reactivate_user($1, $2)", user_id, actor_id)
+
+
+async def delete_user(
+    db: Executor,
+    user_id: uuid.UUID,
+    *,
+    expected_version: int | None = None,
+    actor_id: uuid.UUID | None = None,
+) -> uuid.UUID:
+    async with domain_errors():
+        deleted: uuid.UUID = await db.fetchval(
+            "SELECT accounts.delete_user($1, $2, $3)", user_id, expected_version, actor_id
+        )
+    return deleted

@@ -1,0 +1,251 @@
+"""Load bench of Q1–Q3 (PRODUCT §8): requests/s, p50 and p99 per operation.
+
+    .venv/bin/python bench/run.py [--users 20000] [--duration 10] [--connections 8 32]
+
+Seeds a database of its own (BENCH_DATABASE_URL, default `accounts_bench` on the
+local server), starts one server process pinned to core 0, and drives it with
+wrk pinned to core 1 (`apt-get install wrk`). Each operation is warmed up, then
+run in interleaved repeats; the best repeat is reported. It also prints the
+number of SQL statements each operation issues.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import asyncpg
+import httpx
+import orjson
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from accounts_gql.api.ids import encode_id  # noqa: E402
+from accounts_gql.app import create_app  # noqa: E402
+from accounts_gql.core.security import issue_access_token  # noqa: E402
+from accounts_gql.core.settings import Settings  # noqa: E402
+from accounts_gql.db.migrations import migrate  # noqa: E402
+from accounts_gql.db.pool import StatementCounter  # noqa: E402
+from accounts_gql.repositories.demo import seed_demo  # noqa: E402
+from bench.operations import OPERATIONS  # noqa: E402
+
+SERVER_URL = os.environ.get("BENCH_SERVER_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+DATABASE = os.environ.get("BENCH_DATABASE_URL", SERVER_URL.rsplit("/", 1)[0] + "/accounts_bench")
+JWT_SECRET = "bench-secret-" + "b" * 32
+
+
+@dataclass
+class Result:
+    operation: str
+    connections: int
+    requests_per_second: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+
+async def prepare(users: int) -> dict[str, dict[str, object]]:
+    """Creates, migrates and seeds the bench database; returns each operation's variables."""
+    admin = await asyncpg.connect(SERVER_URL)
+    name = DATABASE.rsplit("/", 1)[1]
+    if not await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    await admin.close()
+    await migrate(DATABASE)
+    db = await asyncpg.connect(DATABASE)
+    try:
+        have = await db.fetchval("SELECT count(*) FROM accounts.users")
+        if have < users:
+            print(f"seeding {users - have} users …", flush=True)
+            await seed_demo(db, users - have, None)
+        user_id = await db.fetchval(
+            """SELECT u.id FROM accounts.users u
+               WHERE u.active_contacts >= 3
+                 AND (SELECT count(*) FROM accounts.user_group_memberships m
+                      WHERE m.user_id = u.id) >= 2
+               ORDER BY u.created_at LIMIT 1"""
+        )
+        group_id = await db.fetchval(
+            """SELECT group_id FROM accounts.user_group_memberships
+               GROUP BY group_id HAVING count(*) >= 100 ORDER BY group_id LIMIT 1"""
+        )
+    finally:
+        await db.close()
+    return {
+        "Q1": {"id": encode_id("User", user_id)},
+        "Q2": {},
+        "Q3": {"id": encode_id("Group", group_id)},
+    }
+
+
+def settings() -> Settings:
+    return Settings(database_url=DATABASE, jwt_secret=JWT_SECRET, relay_enabled=False)
+
+
+def admin_token() -> str:
+    return issue_access_token(settings(), uuid.uuid4(), ["admin"], ttl=24 * 3600)
+
+
+async def count_statements(variables: dict[str, dict[str, object]]) -> dict[str, int]:
+    """Runs each operation once in process and counts its SQL statements."""
+    counter = StatementCounter()
+    app = create_app(settings(), DATABASE, counter)
+    counts: dict[str, int] = {}
+    headers = {"authorization": f"Bearer {admin_token()}"}
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://bench") as client,
+    ):
+        for name, query in OPERATIONS.items():
+            before = counter.count
+            response = await client.post(
+                "/graphql", json={"query": query, "variables": variables[name]}, headers=headers
+            )
+            body = response.json()
+            if body.get("errors"):
+                raise SystemExit(f"{name} failed: {body['errors']}")
+            counts[name] = counter.count - before
+    return counts
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def start_server(port: int, extra_env: dict[str, str]) -> subprocess.Popen[bytes]:
+    env = (
+        os.environ
+        | {
+            "DATABASE_URL": DATABASE,
+            "PORT": str(port),
+            "HOST": "127.0.0.1",
+            "JWT_SECRET": JWT_SECRET,
+            "RELAY_ENABLED": "false",
+            "LOG_LEVEL": "WARNING",
+            "DB_POOL_MIN": "8",
+            "DB_POOL_MAX": "16",
+        }
+        | extra_env
+    )
+    command = [str(ROOT / ".venv" / "bin" / "accounts-gql"), "serve"]
+    if shutil.which("taskset"):
+        command = ["taskset", "-c", "0", *command]
+    process = subprocess.Popen(command, env=env, cwd=ROOT)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                return process
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    process.terminate()
+    raise SystemExit("server did not start")
+
+
+_LATENCY = re.compile(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", re.MULTILINE)
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def wrk(
+    url: str, body_file: str, token: str, connections: int, seconds: int
+) -> tuple[float, float, float, int]:
+    command = [
+        "wrk",
+        "-t1",
+        f"-c{connections}",
+        f"-d{seconds}s",
+        "--latency",
+        "-s",
+        str(ROOT / "bench" / "post.lua"),
+        url,
+    ]
+    if shutil.which("taskset"):
+        command = ["taskset", "-c", "1", *command]
+    env = os.environ | {"BENCH_BODY": body_file, "BENCH_TOKEN": token}
+    output = subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    latency = {
+        m.group(1): float(m.group(2)) * _UNITS[m.group(3)] for m in _LATENCY.finditer(output)
+    }
+    errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
+    return (
+        rps,
+        latency.get("50", 0.0),
+        latency.get("99", 0.0),
+        int(errors.group(1)) if errors else 0,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--users", type=int, default=20000)
+    parser.add_argument("--duration", type=int, default=10, help="seconds per run")
+    parser.add_argument("--warmup", type=int, default=3, help="seconds of warm-up per operation")
+    parser.add_argument("--connections", type=int, nargs="+", default=[8, 32])
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--ops", nargs="+", default=list(OPERATIONS))
+    args = parser.parse_args()
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is needed: apt-get install wrk")
+
+    variables = asyncio.run(prepare(args.users))
+    statements = asyncio.run(count_statements(variables))
+    token = admin_token()
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/graphql"
+    bodies = {}
+    folder = Path(tempfile.mkdtemp(prefix="accounts-bench-"))
+    for name in args.ops:
+        path = folder / f"{name}.json"
+        path.write_bytes(orjson.dumps({"query": OPERATIONS[name], "variables": variables[name]}))
+        bodies[name] = str(path)
+
+    server = start_server(port, {})
+    best: dict[tuple[str, int], Result] = {}
+    try:
+        for name in args.ops:
+            wrk(url, bodies[name], token, max(args.connections), args.warmup)
+        for _ in range(args.repeats):
+            for connections in args.connections:
+                for name in args.ops:
+                    rps, p50, p99, errors = wrk(
+                        url, bodies[name], token, connections, args.duration
+                    )
+                    key = (name, connections)
+                    if key not in best or rps > best[key].requests_per_second:
+                        best[key] = Result(name, connections, rps, p50, p99, errors)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        shutil.rmtree(folder, ignore_errors=True)
+
+    header = ("op", "conns", "req/s", "p50 ms", "p99 ms", "non-2xx", "SQL")
+    print("\n{:<4} {:>5} {:>9} {:>8} {:>8} {:>8} {:>4}".format(*header))
+    for (name, connections), result in sorted(
+        best.items(), key=lambda item: (item[0][1], item[0][0])
+    ):
+        print(
+            f"{name:<4} {connections:>5} {result.requests_per_second:>9.1f} {result.p50_ms:>8.2f} "
+            f"{result.p99_ms:>8.2f} {result.errors:>8} {statements[name]:>4}"
+        )
+
+
+if __name__ == "__main__":
+    main()
