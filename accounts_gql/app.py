@@ -15,6 +15,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from accounts_gql.api.http import GraphQLEndpoint
+from accounts_gql.api.ide import graphiql_asset
 from accounts_gql.core.logging import request_id
 from accounts_gql.core.settings import Settings
 from accounts_gql.db.pool import Database, StatementCounter
@@ -87,6 +88,7 @@ def create_app(settings: Settings, dsn: str, counter: StatementCounter | None = 
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/graphql", GraphQLEndpoint(settings, state), methods=["GET", "POST"]),
+            Route("/graphql/assets/{name}", graphiql_asset, methods=["GET"]),
         ],
         lifespan=lifespan,
     )

@@ -22,6 +22,7 @@ from starlette.types import Receive, Scope, Send
 
 from accounts_gql.api.context import Context
 from accounts_gql.api.documents import DocumentCache
+from accounts_gql.api.ide import graphiql_page, wants_graphiql
 from accounts_gql.api.loaders import Loaders
 from accounts_gql.api.schema import schema
 from accounts_gql.core.errors import DomainError
@@ -133,6 +134,8 @@ class GraphQLEndpoint:
         await response(scope, receive, send)
 
     async def handle(self, request: Request) -> Response:
+        if self.settings.graphiql_enabled and wants_graphiql(request):
+            return graphiql_page()
         media_type = negotiate_media_type(request.headers.get("accept"))
         if media_type is None:
             return Response(

@@ -39,6 +39,13 @@ class Settings(BaseSettings):
     access_token_ttl: int = Field(default=900, gt=0)
     allow_signup: bool = True
 
+    # GraphiQL and introspection: on in development, off in production unless set.
+    graphiql: bool | None = None
+
+    @property
+    def graphiql_enabled(self) -> bool:
+        return self.graphiql if self.graphiql is not None else not self.is_production
+
     @property
     def is_production(self) -> bool:
         return self.app_env == "production"
