@@ -39,6 +39,7 @@ _PAGE = """<!doctype html>
 </head>
 <body>
   <div id="graphiql">Loading GraphiQL…</div>
+  <!-- Signed-in requests: add {{"Authorization": "Bearer <access token>"}} under Headers. -->
   <script src="{base}/assets/react.production.min.js"></script>
   <script src="{base}/assets/react-dom.production.min.js"></script>
   <script src="{base}/assets/graphiql.min.js"></script>
@@ -53,7 +54,6 @@ _PAGE = """<!doctype html>
         defaultEditorToolsVisibility: true,
         isHeadersEditorEnabled: true,
         shouldPersistHeaders: true,
-        defaultHeaders: '{{"Authorization": "Bearer <access token>"}}',
       }}),
     );
   </script>
