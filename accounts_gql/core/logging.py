@@ -48,7 +48,9 @@ def configure_logging(settings: Settings) -> None:
         retention=10,
         enqueue=True,
     )
-    logging.basicConfig(handlers=[_InterceptHandler()], level=0, force=True)
+    # Records below the configured level are dropped before they cost anything.
+    logging.basicConfig(handlers=[_InterceptHandler()], level=settings.log_level, force=True)
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers = [_InterceptHandler()]
+        logging.getLogger(name).setLevel(settings.log_level)
         logging.getLogger(name).propagate = False
