@@ -65,11 +65,26 @@ async def readyz(request: Request) -> Response:
     )
 
 
+MIN_SECRET_BYTES = 32
+
+
+def require_production_secrets(settings: Settings) -> None:
+    """In production the service refuses to start without a strong signing secret."""
+    if not settings.is_production:
+        return
+    secret = settings.jwt_secret or ""
+    if len(secret.encode()) < MIN_SECRET_BYTES:
+        raise RuntimeError(
+            f"APP_ENV=production needs JWT_SECRET of at least {MIN_SECRET_BYTES} bytes"
+        )
+
+
 def create_app(settings: Settings, dsn: str, counter: StatementCounter | None = None) -> Starlette:
     """The service, connected to the database at `dsn` while it runs.
 
     `counter`, when given, counts every SQL statement (tests and the bench).
     """
+    require_production_secrets(settings)
     state: dict[str, Any] = {}
 
     @asynccontextmanager

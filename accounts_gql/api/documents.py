@@ -17,8 +17,12 @@ from graphql import (
     OperationDefinitionNode,
     OperationType,
     parse,
+    specified_rules,
     validate,
 )
+from graphql.validation import NoSchemaIntrospectionCustomRule
+
+from accounts_gql.api.limits import Limits, static_errors
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +33,8 @@ class PreparedDocument:
     errors: tuple[GraphQLError, ...]
     # Operation name (None for an anonymous single operation) -> its type.
     operation_types: dict[str | None, OperationType]
+    # Whether a connection's page size is a variable, so cost is priced per request.
+    variable_sized: bool = False
 
     @property
     def parse_failed(self) -> bool:
@@ -41,9 +47,23 @@ class PreparedDocument:
 
 
 class DocumentCache:
-    def __init__(self, schema: GraphQLSchema, max_size: int = 1000) -> None:
+    def __init__(
+        self,
+        schema: GraphQLSchema,
+        limits: Limits,
+        *,
+        max_size: int = 1000,
+        max_tokens: int | None = None,
+        introspection: bool = True,
+    ) -> None:
         self.schema = schema
+        self.limits = limits
         self.max_size = max_size
+        self.max_tokens = max_tokens
+        self.introspection = introspection
+        self.rules = list(specified_rules)
+        if not introspection:
+            self.rules.append(NoSchemaIntrospectionCustomRule)
         self._entries: OrderedDict[str, PreparedDocument] = OrderedDict()
 
     def get(self, source: str) -> PreparedDocument:
@@ -59,13 +79,19 @@ class DocumentCache:
 
     def _prepare(self, source: str) -> PreparedDocument:
         try:
-            document = parse(source)
+            document = parse(source, max_tokens=self.max_tokens)
         except GraphQLError as error:
             return PreparedDocument(None, (error,), {})
-        errors = validate(self.schema, document)
+        # Without introspection, "did you mean …?" hints would reveal the schema too.
+        errors = validate(
+            self.schema, document, self.rules, hide_suggestions=not self.introspection
+        )
+        variable_sized = False
+        if not errors:
+            errors, variable_sized = static_errors(document, self.limits)
         operation_types = {
             (definition.name.value if definition.name else None): definition.operation
             for definition in document.definitions
             if isinstance(definition, OperationDefinitionNode)
         }
-        return PreparedDocument(document, tuple(errors), operation_types)
+        return PreparedDocument(document, tuple(errors), operation_types, variable_sized)

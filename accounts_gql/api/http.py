@@ -23,6 +23,7 @@ from starlette.types import Receive, Scope, Send
 from accounts_gql.api.context import Context
 from accounts_gql.api.documents import DocumentCache
 from accounts_gql.api.ide import graphiql_page, wants_graphiql
+from accounts_gql.api.limits import Limits, variable_cost_errors
 from accounts_gql.api.loaders import Loaders
 from accounts_gql.api.schema import schema
 from accounts_gql.core.errors import DomainError
@@ -94,7 +95,21 @@ def _json_param(request: Request, name: str) -> Any:
         raise RequestError(400, f"The '{name}' parameter is not valid JSON.") from error
 
 
-async def read_params(request: Request) -> GraphQLParams:
+async def read_body(request: Request, max_bytes: int) -> bytes:
+    """The request body, refused with 413 past `max_bytes` (read no further)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
+        raise RequestError(413, f"The request body may be at most {max_bytes} bytes.")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > max_bytes:
+            raise RequestError(413, f"The request body may be at most {max_bytes} bytes.")
+    return bytes(body)
+
+
+async def read_params(request: Request, settings: Settings) -> list[GraphQLParams] | GraphQLParams:
+    """One operation, or a batch (a JSON array of operations) as a list."""
     if request.method == "GET":
         return params_from_mapping(
             {
@@ -107,10 +122,17 @@ async def read_params(request: Request) -> GraphQLParams:
     content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if content_type != JSON:
         raise RequestError(415, "Send the request as 'application/json'.")
+    body = await read_body(request, settings.max_body_bytes)
     try:
-        data = orjson.loads(await request.body())
+        data = orjson.loads(body)
     except orjson.JSONDecodeError as error:
         raise RequestError(400, "The request body is not valid JSON.") from error
+    if isinstance(data, list):
+        if not data or len(data) > settings.max_batch_operations:
+            raise RequestError(
+                400, f"A batch holds 1 to {settings.max_batch_operations} operations."
+            )
+        return [params_from_mapping(item) for item in data]
     return params_from_mapping(data)
 
 
@@ -127,7 +149,13 @@ class GraphQLEndpoint:
         self.settings = settings
         self.state = state
         self.graphql_schema = schema._schema
-        self.documents = DocumentCache(self.graphql_schema)
+        self.documents = DocumentCache(
+            self.graphql_schema,
+            Limits(settings.max_query_depth, settings.max_aliases, settings.max_query_cost),
+            max_size=settings.max_documents_cached,
+            max_tokens=settings.max_tokens,
+            introspection=settings.introspection_enabled,
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = await self.handle(Request(scope, receive))
@@ -144,7 +172,7 @@ class GraphQLEndpoint:
                 media_type=JSON,
             )
         try:
-            params = await read_params(request)
+            params = await read_params(request, self.settings)
             viewer = viewer_from_authorization(self.settings, request.headers.get("authorization"))
         except RequestError as error:
             return Response(
@@ -161,7 +189,13 @@ class GraphQLEndpoint:
                 media_type=media_type,
             )
         try:
-            status, body = await self.run(request.method, params, viewer, media_type)
+            if isinstance(params, list):
+                results = [
+                    await self.run(request.method, one, viewer, media_type) for one in params
+                ]
+                status, body = 200, b"[" + b",".join(result for _, result in results) + b"]"
+            else:
+                status, body = await self.run(request.method, params, viewer, media_type)
         except Exception:
             logger.exception("request failed")
             body = error_body(
@@ -191,6 +225,12 @@ class GraphQLEndpoint:
             error = GraphQLError("Only queries may be sent with GET; use POST.")
             return 405, self.encode(ExecutionResult(None, [error]))
         assert prepared.document is not None
+        if prepared.variable_sized:
+            costly = variable_cost_errors(
+                prepared.document, params.variables or {}, self.settings.max_query_cost
+            )
+            if costly:
+                return request_status, self.encode(ExecutionResult(None, costly))
         db: Database = self.state["db"]
         # After a write, nested fields read the primary so the payload shows it.
         reader = db.read if operation is OperationType.QUERY else db.write

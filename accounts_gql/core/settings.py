@@ -39,12 +39,29 @@ class Settings(BaseSettings):
     access_token_ttl: int = Field(default=900, gt=0)
     allow_signup: bool = True
 
-    # GraphiQL and introspection: on in development, off in production unless set.
+    # GraphiQL, introspection and "did you mean" suggestions: on in development,
+    # off in production unless set.
     graphiql: bool | None = None
+    introspection: bool | None = None
+
+    # Resource limits of one request (README, "Limits").
+    max_query_depth: int = Field(default=12, ge=1)
+    max_aliases: int = Field(default=30, ge=0)
+    max_tokens: int = Field(default=4000, ge=10)
+    max_query_cost: int = Field(default=20000, ge=1)
+    max_batch_operations: int = Field(default=10, ge=1)
+    max_body_bytes: int = Field(default=100_000, ge=1024)
+    max_documents_cached: int = Field(default=1000, ge=0)
 
     @property
     def graphiql_enabled(self) -> bool:
         return self.graphiql if self.graphiql is not None else not self.is_production
+
+    @property
+    def introspection_enabled(self) -> bool:
+        if self.introspection is not None:
+            return self.introspection
+        return not self.is_production
 
     @property
     def is_production(self) -> bool:
