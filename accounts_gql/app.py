@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from accounts_gql.api.http import GraphQLEndpoint
 from accounts_gql.api.ide import graphiql_asset
+from accounts_gql.core.gc_tuning import tune_for_serving
 from accounts_gql.core.logging import request_id
 from accounts_gql.core.settings import Settings
 from accounts_gql.db.pool import Database, StatementCounter
@@ -91,6 +92,8 @@ def create_app(settings: Settings, dsn: str, counter: StatementCounter | None = 
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         db = await Database.connect(dsn, settings, counter)
         state["db"] = app.state.db = db
+        if settings.gc_tuning:
+            tune_for_serving()
         logger.info("accounts-gql ready")
         try:
             yield

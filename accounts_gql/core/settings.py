@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=100_000, ge=1024)
     max_documents_cached: int = Field(default=1000, ge=0)
 
+    # Freeze start-up objects and collect garbage less often (core/gc_tuning.py).
+    gc_tuning: bool = True
+
     @property
     def graphiql_enabled(self) -> bool:
         return self.graphiql if self.graphiql is not None else not self.is_production
@@ -66,6 +69,15 @@ class Settings(BaseSettings):
     @property
     def is_production(self) -> bool:
         return self.app_env == "production"
+
+    # The outbox relay (accounts_gql/events/relay.py): polling when no NOTIFY
+    # arrives, rows per claim, retry backoff (seconds, exponential with jitter)
+    # and how long published rows are kept before pruning.
+    relay_poll_interval: float = Field(default=1.0, gt=0)
+    relay_batch_size: int = Field(default=500, ge=1)
+    relay_backoff_base: float = Field(default=0.5, gt=0)
+    relay_backoff_max: float = Field(default=60.0, gt=0)
+    relay_retention: float = Field(default=7 * 24 * 3600.0, ge=0)
 
 
 @lru_cache
