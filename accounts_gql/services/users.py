@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from accounts_gql.core.errors import DomainError, ErrorKind
 from accounts_gql.core.viewer import Viewer
 from accounts_gql.db.pool import Executor
 from accounts_gql.repositories import users as repository
@@ -96,9 +97,15 @@ async def update_user_profile(
 ) -> UserRow:
     require_signed_in(viewer)
     require_self_or_admin(viewer, user_id)
-    return await repository.update_user_profile(
-        db, user_id, patch, expected_version=expected_version, actor_id=viewer.user_id
-    )
+    try:
+        return await repository.update_user_profile(
+            db, user_id, patch, expected_version=expected_version, actor_id=viewer.user_id
+        )
+    except DomainError as error:
+        # The merged profile breaks a rule (e.g. its size): the caller's input is the patch.
+        if error.kind is ErrorKind.VALIDATION and error.field == "profile":
+            raise DomainError(error.kind, error.message, "patch", error.detail) from error
+        raise
 
 
 async def deactivate_user(db: Executor, viewer: Viewer, user_id: uuid.UUID) -> UserRow:
