@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import Any
 
 import strawberry
 from graphql import GraphQLError
@@ -59,4 +60,14 @@ def page_request(
         backward=last is not None,
         after=decode_cursor(after) if after else None,
         before=decode_cursor(before) if before else None,
+    )
+
+
+def page_info(request: PageRequest, has_more: bool, edges: list[Any]) -> PageInfo:
+    """PageInfo for a page fetched by `request`; has_more looks in its direction."""
+    return PageInfo(
+        has_next_page=has_more if not request.backward else request.before is not None,
+        has_previous_page=has_more if request.backward else request.after is not None,
+        start_cursor=edges[0].cursor if edges else None,
+        end_cursor=edges[-1].cursor if edges else None,
     )

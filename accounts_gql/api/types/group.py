@@ -22,7 +22,7 @@ from accounts_gql.api.errors import (
 )
 from accounts_gql.api.ids import decode_id, encode_cursor, encode_id
 from accounts_gql.api.mutations import input_id, payload
-from accounts_gql.api.pagination import PageInfo, PageRequest, page_request
+from accounts_gql.api.pagination import PageInfo, PageRequest, page_info, page_request
 from accounts_gql.api.types.membership import (
     MemberConnection,
     MemberPageKey,
@@ -30,7 +30,6 @@ from accounts_gql.api.types.membership import (
     member_connection,
 )
 from accounts_gql.api.types.node import Node
-from accounts_gql.api.types.user import page_info
 from accounts_gql.db.pool import Executor
 from accounts_gql.repositories import groups as repository
 from accounts_gql.repositories.groups import GroupRow

@@ -22,7 +22,7 @@ from accounts_gql.api.errors import (
 )
 from accounts_gql.api.ids import encode_cursor
 from accounts_gql.api.mutations import input_id, payload
-from accounts_gql.api.pagination import PageInfo, PageRequest
+from accounts_gql.api.pagination import PageInfo, PageRequest, page_info
 from accounts_gql.db.pool import Executor
 from accounts_gql.repositories import memberships as repository
 from accounts_gql.repositories.memberships import MembershipRow
@@ -149,15 +149,9 @@ class MemberConnection:
         return [edge.node for edge in self.edges]
 
 
-def _page_info(request: PageRequest, has_more: bool, edges: list[Any]) -> PageInfo:
-    from accounts_gql.api.types.user import page_info
-
-    return page_info(request, has_more, edges)
-
-
 def member_connection(request: PageRequest, page: MemberPage) -> MemberConnection:
     edges = [MemberEdge(cursor=membership_cursor(row, row.user_id), node=row) for row in page.rows]
-    return MemberConnection(edges=edges, page_info=_page_info(request, page.has_more, edges))
+    return MemberConnection(edges=edges, page_info=page_info(request, page.has_more, edges))
 
 
 async def groups_of_user(info: Info, user_id: uuid.UUID, request: PageRequest) -> GroupConnection:
@@ -178,9 +172,7 @@ async def groups_of_user(info: Info, user_id: uuid.UUID, request: PageRequest) -
         for row, group in zip(rows, groups, strict=True)
         if group is not None
     ]
-    return GroupConnection(
-        edges=edges, page_info=_page_info(request, has_more, edges), _search=None
-    )
+    return GroupConnection(edges=edges, page_info=page_info(request, has_more, edges), _search=None)
 
 
 def _within(row: MembershipRow, request: PageRequest) -> bool:
@@ -298,21 +290,16 @@ class MembershipMutations:
     ) -> RemoveGroupMemberPayload:
         ctx = info.context
 
-        async def call() -> MembershipRow:
-            return await service.remove_group_member(
+        async def remove() -> RemoveGroupMemberSuccess:
+            row = await service.remove_group_member(
                 ctx.db.write,
                 ctx.viewer,
                 group_id=input_id(input.group_id, "Group", "groupId"),
                 user_id=input_id(input.user_id, "User", "userId"),
             )
-
-        async def removed() -> RemoveGroupMemberSuccess | Any:
-            result = await payload(call, lambda row: row)
-            if not isinstance(result, MembershipRow):
-                return result
-            _forget(info, result.group_id, result.user_id)
-            group = await ctx.loaders.group.load(result.group_id)
-            user = await ctx.loaders.user.load(result.user_id)
+            _forget(info, row.group_id, row.user_id)
+            group = await ctx.loaders.group.load(row.group_id)
+            user = await ctx.loaders.user.load(row.user_id)
             return RemoveGroupMemberSuccess(group=group, user=user)
 
-        return await removed()
+        return await payload(remove, lambda success: success)

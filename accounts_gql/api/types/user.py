@@ -22,7 +22,7 @@ from accounts_gql.api.errors import (
 )
 from accounts_gql.api.ids import decode_id, encode_cursor, encode_id
 from accounts_gql.api.mutations import input_id, payload
-from accounts_gql.api.pagination import PageInfo, PageRequest, page_request
+from accounts_gql.api.pagination import PageInfo, PageRequest, page_info, page_request
 from accounts_gql.api.types.contact import Contact
 from accounts_gql.api.types.node import Node
 from accounts_gql.db.pool import Executor
@@ -197,15 +197,6 @@ async def users_connection(
         edges=edges,
         page_info=page_info(request, page.has_more, edges),
         _count_args=(search, status, group_id, role),
-    )
-
-
-def page_info(request: PageRequest, has_more: bool, edges: list[Any]) -> PageInfo:
-    return PageInfo(
-        has_next_page=has_more if not request.backward else request.before is not None,
-        has_previous_page=has_more if request.backward else request.after is not None,
-        start_cursor=edges[0].cursor if edges else None,
-        end_cursor=edges[-1].cursor if edges else None,
     )
 
 
