@@ -212,7 +212,9 @@ DECLARE
     v_status     text;
     v_membership accounts.user_group_memberships;
 BEGIN
-    SELECT status INTO v_status FROM accounts.users WHERE id = p_user_id;
+    -- FOR SHARE waits for a concurrent deactivation or deletion of the user and
+    -- then reads its outcome, so neither can slip in between check and insert.
+    SELECT status INTO v_status FROM accounts.users WHERE id = p_user_id FOR SHARE;
     IF NOT FOUND THEN
         PERFORM accounts.raise_error('UA001', 'no such user', 'userId');
     END IF;

@@ -470,6 +470,34 @@ async def test_concurrent_additions_of_one_member_add_it_once(
         await two.close()
 
 
+@pytest.mark.parametrize("change", ["deactivate", "delete"])
+async def test_adding_a_user_who_is_being_deactivated_or_deleted_waits_and_fails(
+    database_url: str, db: asyncpg.Connection, unique: str, change: str
+) -> None:
+    [member] = await make_users(db, unique, 1)
+    group = await groups.create_group(db, f"wait-{unique}", "Wait")
+    one = await asyncpg.connect(database_url)
+    two = await asyncpg.connect(database_url)
+    try:
+        transaction = one.transaction()
+        await transaction.start()
+        if change == "deactivate":
+            await users.deactivate_user(one, member)
+        else:
+            await users.delete_user(one, member)
+        waiting = asyncio.create_task(memberships.add_group_member(two, group.id, member))
+        await asyncio.sleep(0.2)
+        assert not waiting.done(), "the addition waits for the user's row"
+        await transaction.commit()
+        kind = ErrorKind.INVALID_STATE if change == "deactivate" else ErrorKind.NOT_FOUND
+        await expect_error(waiting, kind, "userId")
+    finally:
+        await one.close()
+        await two.close()
+    assert await groups.group_member_counts(db, [group.id]) == {}
+    assert [e["event_type"] for e in await events(db, group.id)] == ["group.created"]
+
+
 # Keyset pages of groups ---------------------------------------------------------
 
 GROUP_ORDERS = {
