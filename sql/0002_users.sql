@@ -2,9 +2,10 @@
 
 CREATE INDEX users_username_order_idx ON accounts.users (lower(username), id);
 
--- The state of a user as events carry it (PRODUCT §5).
+-- The state of a user as events carry it (PRODUCT §5). STABLE, not IMMUTABLE:
+-- timestamps render in the session's TimeZone.
 CREATE FUNCTION accounts.user_state(u accounts.users) RETURNS jsonb
-LANGUAGE sql IMMUTABLE AS $$
+LANGUAGE sql STABLE AS $$
     SELECT jsonb_build_object(
         'id', u.id, 'username', u.username, 'display_name', u.display_name,
         'profile', u.profile, 'status', u.status, 'roles', to_jsonb(u.roles),
@@ -46,19 +47,6 @@ LANGUAGE sql STABLE AS $$
     SELECT * FROM accounts.users WHERE lower(username) = lower(p_username)
 $$;
 
--- Whether a user matches the users connection's filter.
-CREATE FUNCTION accounts.user_matches(
-    u accounts.users, p_search text, p_status text, p_group_id uuid, p_role text
-) RETURNS boolean
-LANGUAGE sql STABLE AS $$
-    SELECT (p_search IS NULL OR u.username ILIKE p_search OR u.display_name ILIKE p_search)
-       AND (p_status IS NULL OR u.status = p_status)
-       AND (p_role IS NULL OR p_role = ANY(u.roles))
-       AND (p_group_id IS NULL OR EXISTS (
-               SELECT 1 FROM accounts.user_group_memberships m
-               WHERE m.group_id = p_group_id AND m.user_id = u.id))
-$$;
-
 -- A search term as a case-insensitive substring pattern, its wildcards escaped.
 CREATE FUNCTION accounts.like_pattern(p_search text) RETURNS text
 LANGUAGE sql IMMUTABLE AS $$
@@ -66,11 +54,52 @@ LANGUAGE sql IMMUTABLE AS $$
                 ELSE '%' || regexp_replace(btrim(p_search), '([\\%_])', '\\\1', 'g') || '%' END
 $$;
 
+-- The users connection's filter over the alias u, as SQL for EXECUTE with
+-- $1 = LIKE pattern (see like_pattern), $2 = status, $3 = group id, $4 = role;
+-- NULL means "any". Spelled out as predicates rather than called as a function,
+-- which the planner could neither inline (it holds a sub-select) nor match to an
+-- index.
+CREATE FUNCTION accounts.users_filter_sql() RETURNS text
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT '($1::text IS NULL OR u.username ILIKE $1 OR u.display_name ILIKE $1)
+        AND ($2::text IS NULL OR u.status = $2)
+        AND ($4::text IS NULL OR $4 = ANY(u.roles))
+        AND ($3::uuid IS NULL OR EXISTS (
+                SELECT 1 FROM accounts.user_group_memberships m
+                WHERE m.group_id = $3 AND m.user_id = u.id))'
+$$;
+
+-- A cursor's sort key must read as the order's type: a forged or stale cursor is
+-- the caller's mistake (UA005 on the argument), not an internal error.
+CREATE FUNCTION accounts.users_cursor_check(
+    p_key text, p_id uuid, p_is_timestamp boolean, p_field text
+) RETURNS void
+LANGUAGE plpgsql STABLE AS $$
+BEGIN
+    IF p_id IS NULL THEN
+        RETURN;
+    END IF;
+    IF p_key IS NULL THEN
+        PERFORM accounts.raise_error('UA005', format('%s is not a valid cursor', p_field), p_field);
+    END IF;
+    IF p_is_timestamp THEN
+        PERFORM p_key::timestamptz;
+    END IF;
+EXCEPTION WHEN data_exception THEN
+    PERFORM accounts.raise_error('UA005', format('%s is not a valid cursor', p_field), p_field);
+END $$;
+
 -- A keyset page of users. Forward with p_first (after the p_after cursor), or
 -- backward with p_last (before p_before); rows come back in the requested order
 -- either way, each with has_more = whether a further row exists in the
--- direction of travel. The sort key is lower(username) or created_at, then id;
--- the statement is built per order so that each scan is an index range scan.
+-- direction of travel (one row more than the page is fetched to know it). The
+-- sort key is lower(username) or created_at, then id, as in the indexes
+-- users_username_order_idx and users_created_at_idx / users_status_idx.
+--
+-- The statement is built per order and direction and run by EXECUTE, whose
+-- one-shot plan sees the argument values: an absent filter or bound folds away,
+-- leaving plain predicates the planner turns into an index range scan that
+-- stops after the page.
 CREATE FUNCTION accounts.users_page(
     p_first integer, p_last integer,
     p_after_key text, p_after_id uuid, p_before_key text, p_before_id uuid,
@@ -87,8 +116,6 @@ DECLARE
     v_cast     text;
     v_desc     boolean;
     v_scan     text;
-    v_after    text;
-    v_before   text;
 BEGIN
     CASE p_order
         WHEN 'username_asc'    THEN v_key := 'lower(u.username)'; v_cast := 'text';        v_desc := false;
@@ -98,45 +125,60 @@ BEGIN
         ELSE PERFORM accounts.raise_error('UA005', 'unknown order: ' || coalesce(p_order, 'null'), 'orderBy');
     END CASE;
     IF v_limit < 0 OR v_limit > 1000 THEN
-        PERFORM accounts.raise_error('UA005', 'page size must be between 0 and 1000', 'first');
+        PERFORM accounts.raise_error('UA005', 'page size must be between 0 and 1000',
+            CASE WHEN v_backward THEN 'last' ELSE 'first' END);
     END IF;
-    -- "after" lies behind the rows in the requested order, "before" ahead of them.
-    v_after  := CASE WHEN v_desc THEN '<' ELSE '>' END;
-    v_before := CASE WHEN v_desc THEN '>' ELSE '<' END;
-    v_scan   := CASE WHEN v_desc <> v_backward THEN 'DESC' ELSE 'ASC' END;
+    PERFORM accounts.users_cursor_check(p_after_key, p_after_id, v_cast = 'timestamptz', 'after');
+    PERFORM accounts.users_cursor_check(p_before_key, p_before_id, v_cast = 'timestamptz', 'before');
+    -- Backward pages scan against the order, from the "before" end.
+    v_scan := CASE WHEN v_desc <> v_backward THEN 'DESC' ELSE 'ASC' END;
 
+    -- %1$s key, %2$s/%3$s the comparisons for "after"/"before" (which side of a
+    -- cursor lies ahead depends on the order), %4$s scan direction, %5$s key
+    -- type, %6$s the filter.
     RETURN QUERY EXECUTE format($q$
-        WITH scan AS (
-            SELECT u.id, u.username, u.display_name, u.profile, u.status, u.roles,
-                   u.version, u.created_at, u.updated_at,
-                   row_number() OVER (ORDER BY %1$s %4$s, u.id %4$s) AS n
+        SELECT p.id, p.username, p.display_name, p.profile, p.status, p.roles,
+               p.version, p.created_at, p.updated_at, p.fetched > $9
+        FROM (
+            SELECT u.*,
+                   row_number() OVER (ORDER BY %1$s %4$s, u.id %4$s) AS n,
+                   count(*) OVER () AS fetched
             FROM (
-                SELECT * FROM accounts.users u
-                WHERE accounts.user_matches(u, $1, $2, $3, $4)
+                SELECT u.id, u.username, u.display_name, u.profile, u.status, u.roles,
+                       u.version, u.created_at, u.updated_at
+                FROM accounts.users u
+                WHERE %6$s
                   AND ($5::uuid IS NULL OR (%1$s, u.id) %2$s ($6::%5$s, $5))
                   AND ($7::uuid IS NULL OR (%1$s, u.id) %3$s ($8::%5$s, $7))
                 ORDER BY %1$s %4$s, u.id %4$s
                 LIMIT $9 + 1
             ) u
-        )
-        SELECT s.id, s.username, s.display_name, s.profile, s.status, s.roles,
-               s.version, s.created_at, s.updated_at,
-               (SELECT count(*) FROM scan) > $9
-        FROM scan s
-        WHERE s.n <= $9
-        ORDER BY CASE WHEN $10 THEN -s.n ELSE s.n END
-    $q$, v_key, v_after, v_before, v_scan, v_cast)
+        ) p
+        WHERE p.n <= $9
+        ORDER BY CASE WHEN $10 THEN -p.n ELSE p.n END
+    $q$, v_key,
+         CASE WHEN v_desc THEN '<' ELSE '>' END,
+         CASE WHEN v_desc THEN '>' ELSE '<' END,
+         v_scan, v_cast, accounts.users_filter_sql())
     USING accounts.like_pattern(p_search), p_status, p_group_id, p_role,
           p_after_id, p_after_key, p_before_id, p_before_key, v_limit, v_backward;
 END $$;
 
+-- The size of the users connection under a filter (users_page's own filter).
+-- plpgsql for the same reason as users_page: with the values known, an absent
+-- filter costs nothing per row (a generic plan would test each one per row).
 CREATE FUNCTION accounts.users_count(
     p_search text, p_status text, p_group_id uuid, p_role text
 ) RETURNS bigint
-LANGUAGE sql STABLE AS $$
-    SELECT count(*) FROM accounts.users u
-    WHERE accounts.user_matches(u, accounts.like_pattern(p_search), p_status, p_group_id, p_role)
-$$;
+LANGUAGE plpgsql STABLE AS $$
+DECLARE
+    v_count bigint;
+BEGIN
+    EXECUTE 'SELECT count(*) FROM accounts.users u WHERE ' || accounts.users_filter_sql()
+    INTO v_count
+    USING accounts.like_pattern(p_search), p_status, p_group_id, p_role;
+    RETURN v_count;
+END $$;
 
 -- Writes ---------------------------------------------------------------------
 
@@ -162,6 +204,26 @@ BEGIN
     END IF;
     IF p_roles IS NOT NULL AND NOT p_roles <@ ARRAY['admin']::text[] THEN
         PERFORM accounts.raise_error('UA005', 'unknown role; known roles: admin', 'roles');
+    END IF;
+END $$;
+
+-- The users table's CHECK constraints back user_check_fields up; should one
+-- fire all the same (a rule changed in one place only), the caller still gets
+-- a validation error on the input field, never a constraint name. Returns for
+-- a constraint that no input field guards, so that the caller re-raises it.
+CREATE FUNCTION accounts.user_check_violation(p_constraint text) RETURNS void
+LANGUAGE plpgsql AS $$
+DECLARE
+    v_field text := CASE p_constraint
+        WHEN 'users_username_format'     THEN 'username'
+        WHEN 'users_display_name_length' THEN 'displayName'
+        WHEN 'users_profile_object'      THEN 'profile'
+        WHEN 'users_profile_size'        THEN 'profile'
+        WHEN 'users_roles_valid'         THEN 'roles'
+    END;
+BEGIN
+    IF v_field IS NOT NULL THEN
+        PERFORM accounts.raise_error('UA005', format('%s is not valid', v_field), v_field);
     END IF;
 END $$;
 
@@ -199,7 +261,8 @@ CREATE FUNCTION accounts.create_user(
 ) RETURNS accounts.users
 LANGUAGE plpgsql AS $$
 DECLARE
-    v_user accounts.users;
+    v_user       accounts.users;
+    v_constraint text;
 BEGIN
     IF p_username IS NULL THEN
         PERFORM accounts.raise_error('UA005', 'username is required', 'username');
@@ -210,9 +273,14 @@ BEGIN
         VALUES (p_username, coalesce(p_display_name, ''), coalesce(p_profile, '{}'),
                 coalesce(p_roles, '{}'))
         RETURNING * INTO v_user;
-    EXCEPTION WHEN unique_violation THEN
-        -- Also reached when a concurrent transaction took the name first.
-        PERFORM accounts.raise_error('UA002', format('username %s is taken', p_username), 'username');
+    EXCEPTION
+        WHEN unique_violation THEN
+            -- Also reached when a concurrent transaction took the name first.
+            PERFORM accounts.raise_error('UA002', format('username %s is taken', p_username), 'username');
+        WHEN check_violation THEN
+            GET STACKED DIAGNOSTICS v_constraint = CONSTRAINT_NAME;
+            PERFORM accounts.user_check_violation(v_constraint);
+            RAISE;
     END;
     PERFORM accounts.emit_event('user.created', 'user', v_user.id,
         jsonb_build_object('user', accounts.user_state(v_user)), p_actor_id);
@@ -227,8 +295,9 @@ CREATE FUNCTION accounts.update_user(
 ) RETURNS accounts.users
 LANGUAGE plpgsql AS $$
 DECLARE
-    v_before accounts.users;
-    v_after  accounts.users;
+    v_before     accounts.users;
+    v_after      accounts.users;
+    v_constraint text;
 BEGIN
     PERFORM accounts.user_check_fields(p_username, p_display_name, NULL, p_roles);
     v_before := accounts.user_for_update(p_id, p_expected_version);
@@ -246,8 +315,13 @@ BEGIN
             updated_at = now()
         WHERE id = p_id
         RETURNING * INTO v_after;
-    EXCEPTION WHEN unique_violation THEN
-        PERFORM accounts.raise_error('UA002', format('username %s is taken', p_username), 'username');
+    EXCEPTION
+        WHEN unique_violation THEN
+            PERFORM accounts.raise_error('UA002', format('username %s is taken', p_username), 'username');
+        WHEN check_violation THEN
+            GET STACKED DIAGNOSTICS v_constraint = CONSTRAINT_NAME;
+            PERFORM accounts.user_check_violation(v_constraint);
+            RAISE;
     END;
     PERFORM accounts.emit_event('user.updated', 'user', p_id,
         jsonb_build_object('user', accounts.user_state(v_after))
@@ -261,9 +335,10 @@ CREATE FUNCTION accounts.update_user_profile(
 ) RETURNS accounts.users
 LANGUAGE plpgsql AS $$
 DECLARE
-    v_before  accounts.users;
-    v_after   accounts.users;
-    v_profile jsonb;
+    v_before     accounts.users;
+    v_after      accounts.users;
+    v_profile    jsonb;
+    v_constraint text;
 BEGIN
     IF p_patch IS NULL OR jsonb_typeof(p_patch) <> 'object' THEN
         PERFORM accounts.raise_error('UA005', 'the patch must be a JSON object', 'patch');
@@ -274,10 +349,16 @@ BEGIN
     IF v_profile = v_before.profile THEN
         RETURN v_before;
     END IF;
-    UPDATE accounts.users
-    SET profile = v_profile, version = version + 1, updated_at = now()
-    WHERE id = p_id
-    RETURNING * INTO v_after;
+    BEGIN
+        UPDATE accounts.users
+        SET profile = v_profile, version = version + 1, updated_at = now()
+        WHERE id = p_id
+        RETURNING * INTO v_after;
+    EXCEPTION WHEN check_violation THEN
+        GET STACKED DIAGNOSTICS v_constraint = CONSTRAINT_NAME;
+        PERFORM accounts.user_check_violation(v_constraint);
+        RAISE;
+    END;
     PERFORM accounts.emit_event('user.profile_updated', 'user', p_id,
         jsonb_build_object('user', accounts.user_state(v_after), 'patch', p_patch,
                            'before', jsonb_build_object('profile', v_before.profile),
@@ -320,9 +401,12 @@ LANGUAGE sql AS $$
 $$;
 
 -- Erasure: the user and everything of theirs (contacts, memberships, credentials,
--- tokens) go; the event names only the id. Payloads of this user's events that
--- were already published are redacted, so personal data does not linger in the
--- outbox until retention removes the rows.
+-- tokens) go by cascade; the event names only the id. The outbox keeps
+-- published rows for a while (audit, re-delivery), and those of this user hold
+-- their name, profile and contact values: their payloads are redacted so that
+-- erased personal data does not linger there. Rows not yet published keep
+-- theirs, so that consumers still see every change, in order, before the
+-- user.deleted that tells them to erase it too.
 CREATE FUNCTION accounts.delete_user(p_id uuid, p_expected_version integer, p_actor_id uuid)
 RETURNS uuid
 LANGUAGE plpgsql AS $$
