@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from accounts_gql.core.settings import Settings
 from accounts_gql.core.viewer import Viewer
 from accounts_gql.db.pool import Database
 
@@ -18,3 +19,7 @@ class Context:
     viewer: Viewer
     request_id: str
     loaders: Loaders
+    # The caller's address (login throttling) and the service's settings; the
+    # HTTP endpoint fills both, resolvers fall back to get_settings().
+    client_ip: str | None = None
+    settings: Settings | None = None

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterable
+from functools import lru_cache
 
 import jwt
 
@@ -14,8 +15,11 @@ from accounts_gql.core.viewer import ANONYMOUS, Viewer
 
 # Only these algorithms are accepted, whatever a token's header says.
 ALLOWED_ALGORITHMS = ("HS256",)
-_REQUIRED_CLAIMS = ("exp", "iat", "sub", "iss", "aud")
+_REQUIRED_CLAIMS = ("exp", "iat", "sub", "iss", "aud", "jti")
 _DEV_SECRET = "development-only-secret-change-me-0123456789"
+# The key id of JWT_SECRET when JWT_KEYS is not set.
+DEFAULT_KID = "default"
+MIN_SECRET_BYTES = 32
 
 
 def signing_secret(settings: Settings) -> str:
@@ -25,6 +29,38 @@ def signing_secret(settings: Settings) -> str:
     if settings.is_production:
         raise RuntimeError("JWT_SECRET is required when APP_ENV=production")
     return _DEV_SECRET
+
+
+@lru_cache(maxsize=8)
+def _parse_keys(spec: str) -> tuple[tuple[str, str], ...]:
+    keys: list[tuple[str, str]] = []
+    for part in spec.split(","):
+        kid, sep, secret = part.strip().partition(":")
+        if not sep or not kid or not secret:
+            raise RuntimeError("JWT_KEYS must look like 'kid1:secret1,kid2:secret2'")
+        if any(kid == seen for seen, _ in keys):
+            raise RuntimeError(f"JWT_KEYS names key id {kid!r} twice")
+        keys.append((kid, secret))
+    return tuple(keys)
+
+
+def signing_keys(settings: Settings) -> tuple[tuple[str, str], ...]:
+    """(kid, secret) pairs: the first signs, all verify.
+
+    JWT_KEYS lists them for rotation; without it JWT_SECRET is the single key,
+    with kid "default" (name it so in JWT_KEYS to keep its tokens valid).
+    """
+    if settings.jwt_keys and settings.jwt_keys.strip():
+        keys = _parse_keys(settings.jwt_keys.strip())
+    else:
+        keys = ((DEFAULT_KID, signing_secret(settings)),)
+    if settings.is_production:
+        for kid, secret in keys:
+            if len(secret.encode()) < MIN_SECRET_BYTES:
+                raise RuntimeError(
+                    f"signing key {kid!r} must be at least {MIN_SECRET_BYTES} bytes in production"
+                )
+    return keys
 
 
 def issue_access_token(
@@ -40,7 +76,8 @@ def issue_access_token(
         "jti": uuid.uuid4().hex,
         "roles": sorted(roles),
     }
-    return jwt.encode(claims, signing_secret(settings), algorithm=ALLOWED_ALGORITHMS[0])
+    kid, secret = signing_keys(settings)[0]
+    return jwt.encode(claims, secret, algorithm=ALLOWED_ALGORITHMS[0], headers={"kid": kid})
 
 
 def viewer_from_authorization(settings: Settings, header: str | None) -> Viewer:
@@ -53,10 +90,14 @@ def viewer_from_authorization(settings: Settings, header: str | None) -> Viewer:
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise DomainError(ErrorKind.UNAUTHENTICATED, "Use 'Authorization: Bearer <token>'.")
+    keys = dict(signing_keys(settings))
     try:
+        kid = jwt.get_unverified_header(token.strip()).get("kid")
+        if not isinstance(kid, str) or kid not in keys:
+            raise jwt.InvalidTokenError("unknown signing key")
         claims = jwt.decode(
             token.strip(),
-            signing_secret(settings),
+            keys[kid],
             algorithms=list(ALLOWED_ALGORITHMS),
             audience=settings.jwt_audience,
             issuer=settings.jwt_issuer,

@@ -79,6 +79,24 @@ class Settings(BaseSettings):
     relay_backoff_max: float = Field(default=60.0, gt=0)
     relay_retention: float = Field(default=7 * 24 * 3600.0, ge=0)
 
+    # Password accounts and sessions (PRODUCT §6; accounts_gql/services/auth.py).
+    # JWT_KEYS rotates signing keys: "kid1:secret1,kid2:secret2", the first signs
+    # and all verify; unset, JWT_SECRET is the one key, with kid "default".
+    jwt_keys: str | None = None
+    refresh_token_ttl: int = Field(default=30 * 24 * 3600, gt=0)
+    password_min_length: int = Field(default=8, ge=1)
+    password_max_length: int = Field(default=128, ge=8)
+    # argon2id parameters; the defaults are OWASP's recommendation (19 MiB, t=2, p=1).
+    argon2_time_cost: int = Field(default=2, ge=1)
+    argon2_memory_cost: int = Field(default=19 * 1024, ge=8)  # KiB
+    argon2_parallelism: int = Field(default=1, ge=1)
+    # Failed logins tolerated within the window (seconds) per username and per
+    # client address; the next attempt is refused until old failures age out.
+    login_max_failures_per_username: int = Field(default=10, ge=1)
+    login_username_window: int = Field(default=15 * 60, gt=0)
+    login_max_failures_per_client: int = Field(default=100, ge=1)
+    login_client_window: int = Field(default=15 * 60, gt=0)
+
 
 @lru_cache
 def get_settings() -> Settings:
