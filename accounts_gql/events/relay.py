@@ -155,8 +155,13 @@ class Relay:
                     _describe(error),
                     self._reconnect_delay,
                 )
+                # Start over with a new connection: one that failed half-way (its
+                # reader gone, is_closed still False) cannot open a channel again.
+                await self._close_broker()
                 await self._sleep(self._reconnect_delay * (0.5 + random.random() / 2))
-                self._reconnect_delay = min(self._reconnect_delay * 2, RECONNECT_MAX)
+                self._reconnect_delay = min(
+                    self._reconnect_delay * 2, RECONNECT_MAX, self.settings.relay_backoff_max
+                )
                 continue
             self._reconnect_delay = self.settings.relay_backoff_base
             await self._ensure_listener()
@@ -320,9 +325,12 @@ class Relay:
         self._wake.set()
 
     def _broker_ready(self) -> bool:
+        # `connected` is cleared as soon as the connection's reader stops, which
+        # `is_closed` does not always show.
         return (
             self._amqp is not None
             and not self._amqp.is_closed
+            and self._amqp.connected.is_set()
             and self._channel is not None
             and not self._channel.is_closed
             and self._exchange is not None
@@ -331,7 +339,7 @@ class Relay:
     async def _ensure_broker(self) -> None:
         if self._broker_ready():
             return
-        if self._amqp is None or self._amqp.is_closed:
+        if self._amqp is None or self._amqp.is_closed or not self._amqp.connected.is_set():
             await self._close_broker()
             self._amqp = await aio_pika.connect(
                 self._amqp_url,
