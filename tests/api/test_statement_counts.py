@@ -46,14 +46,25 @@ NESTED_STATEMENTS = 5
 
 
 @pytest.fixture(scope="module")
-async def seed_batch(pool: asyncpg.Pool) -> str:
-    """Seeds 120 demo users in 4 groups; returns the token in all their usernames."""
+async def seed_batch(pool: asyncpg.Pool) -> AsyncIterator[str]:
+    """Seeds 120 demo users in 4 groups; yields the token in all their usernames.
+
+    Removes them afterwards (seeding records no events, nor does this), so that
+    later seedings of the shared test database do not meet their phone numbers."""
     before = set(await pool.fetchval("SELECT array_agg(slug) FROM accounts.user_groups") or [])
     await pool.fetchrow("SELECT * FROM accounts.seed_demo(120, 4)")
     after = set(await pool.fetchval("SELECT array_agg(slug) FROM accounts.user_groups"))
     (slug, *_) = sorted(after - before)
     batch: str = slug.split("-")[1]  # team-<batch>-<n>
-    return batch
+    users = await pool.fetchval(
+        "SELECT count(*) FROM accounts.users WHERE username LIKE '%.' || $1 || '%'", batch
+    )
+    assert users == 120
+    yield batch
+    await pool.execute(
+        "DELETE FROM accounts.user_groups WHERE slug = ANY($1)", sorted(after - before)
+    )
+    await pool.execute("DELETE FROM accounts.users WHERE username LIKE '%.' || $1 || '%'", batch)
 
 
 class RequestStatements(StatementCounter):
