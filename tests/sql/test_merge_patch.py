@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import json
+import uuid
 from typing import Any
 
 import asyncpg
 import pytest
+
+from accounts_gql.core.errors import DomainError, ErrorKind
+from accounts_gql.repositories import users
+from tests.sql.test_contacts import events
 
 # RFC 7396, Appendix A: (original, patch, result).
 APPENDIX_A: list[tuple[Any, Any, Any]] = [
@@ -65,3 +70,49 @@ async def test_a_missing_target_counts_as_an_empty_object(db: asyncpg.Connection
         json.dumps({"a": {"b": None, "c": 1}}),
     )
     assert json.loads(text) == {"a": {"c": 1}}
+
+
+# Through update_user_profile -------------------------------------------------
+
+
+async def test_update_user_profile_merges_and_records_the_patch(
+    db: asyncpg.Connection, unique: str
+) -> None:
+    actor = uuid.uuid4()
+    profile = {"name": {"given": "Ada", "family": "L"}, "tags": ["a", "b"], "lang": "en"}
+    row = await users.create_user(db, f"merge{unique}", profile=profile)
+    patch = {"name": {"family": None, "middle": "B"}, "tags": ["c"], "lang": None, "tz": "UTC"}
+
+    changed = await users.update_user_profile(db, row.id, patch, expected_version=1, actor_id=actor)
+
+    merged = {"name": {"given": "Ada", "middle": "B"}, "tags": ["c"], "tz": "UTC"}
+    assert (changed.profile, changed.version) == (merged, 2)
+    assert (changed.username, changed.display_name) == (row.username, row.display_name)
+    assert await users.users_by_ids(db, [row.id]) == [changed]
+    assert await merge(db, profile, patch) == merged, "the same merge as the function alone"
+    event = (await events(db, row.id))[-1]
+    assert (event["event_type"], event["aggregate_type"], event["sequence"]) == (
+        "user.profile_updated",
+        "user",
+        2,
+    )
+    assert event["actor_id"] == actor
+    assert event["payload"]["patch"] == patch
+    assert event["payload"]["before"] == {"profile": profile}
+    assert event["payload"]["after"] == {"profile": merged}
+    assert event["payload"]["user"]["profile"] == merged
+
+
+async def test_a_profile_grown_past_16_kib_is_refused(db: asyncpg.Connection, unique: str) -> None:
+    # '{"k": ""}' is 9 bytes as jsonb text: the value fills the rest up to 16384.
+    row = await users.create_user(db, f"big{unique}", profile={"k": "x" * 100})
+    full = await users.update_user_profile(db, row.id, {"k": "x" * (16_384 - 9)})
+    assert full.version == 2, "exactly 16 KiB is allowed"
+    before = await events(db, row.id)
+
+    with pytest.raises(DomainError) as caught:
+        await users.update_user_profile(db, row.id, {"more": 1})
+
+    assert (caught.value.kind, caught.value.field) == (ErrorKind.VALIDATION, "profile")
+    assert await users.users_by_ids(db, [row.id]) == [full]
+    assert await events(db, row.id) == before
