@@ -47,12 +47,16 @@ async def _write(db: Executor, call: str, *args: object) -> UserRow:
 
 
 async def users_by_ids(db: Executor, ids: list[uuid.UUID]) -> list[UserRow]:
-    records = await db.fetch(f"SELECT {_COLUMNS} FROM accounts.users_by_ids($1)", ids)
+    async with domain_errors():
+        records = await db.fetch(f"SELECT {_COLUMNS} FROM accounts.users_by_ids($1)", ids)
     return [_row(record) for record in records]
 
 
 async def user_by_username(db: Executor, username: str) -> UserRow | None:
-    record = await db.fetchrow(f"SELECT {_COLUMNS} FROM accounts.user_by_username($1)", username)
+    async with domain_errors():
+        record = await db.fetchrow(
+            f"SELECT {_COLUMNS} FROM accounts.user_by_username($1)", username
+        )
     return _row(record) if record else None
 
 
@@ -98,9 +102,10 @@ async def users_count(
     group_id: uuid.UUID | None = None,
     role: str | None = None,
 ) -> int:
-    count: int = await db.fetchval(
-        "SELECT accounts.users_count($1, $2, $3, $4)", search, status, group_id, role
-    )
+    async with domain_errors():
+        count: int = await db.fetchval(
+            "SELECT accounts.users_count($1, $2, $3, $4)", search, status, group_id, role
+        )
     return count
 
 
