@@ -55,18 +55,25 @@ LANGUAGE sql IMMUTABLE AS $$
 $$;
 
 -- The users connection's filter over the alias u, as SQL for EXECUTE with
--- $1 = LIKE pattern (see like_pattern), $2 = status, $3 = group id, $4 = role;
--- NULL means "any". Spelled out as predicates rather than called as a function,
--- which the planner could neither inline (it holds a sub-select) nor match to an
--- index.
-CREATE FUNCTION accounts.users_filter_sql() RETURNS text
+-- $1 = LIKE pattern (see like_pattern), $2 = status, $3 = group id, $4 = role,
+-- holding only the predicates of the filters given. Plain predicates rather
+-- than a function call, which the planner could neither inline (it holds a
+-- sub-select) nor match to an index; and no "$3 IS NULL OR EXISTS (...)", which
+-- would keep the group test a per-row sub-plan instead of a semi-join that can
+-- start from the group's memberships.
+CREATE FUNCTION accounts.users_filter_sql(
+    p_search boolean, p_status boolean, p_group boolean, p_role boolean
+) RETURNS text
 LANGUAGE sql IMMUTABLE AS $$
-    SELECT '($1::text IS NULL OR u.username ILIKE $1 OR u.display_name ILIKE $1)
-        AND ($2::text IS NULL OR u.status = $2)
-        AND ($4::text IS NULL OR $4 = ANY(u.roles))
-        AND ($3::uuid IS NULL OR EXISTS (
-                SELECT 1 FROM accounts.user_group_memberships m
-                WHERE m.group_id = $3 AND m.user_id = u.id))'
+    SELECT coalesce(string_agg(predicate, ' AND '), 'true')
+    FROM (VALUES
+        (p_search, '(u.username ILIKE $1 OR u.display_name ILIKE $1)'),
+        (p_status, 'u.status = $2'),
+        (p_group, 'EXISTS (SELECT 1 FROM accounts.user_group_memberships m'
+                  ' WHERE m.group_id = $3 AND m.user_id = u.id)'),
+        (p_role, '$4 = ANY(u.roles)')
+    ) AS filters (given, predicate)
+    WHERE given
 $$;
 
 -- A cursor's sort key must read as the order's type: a forged or stale cursor is
@@ -96,10 +103,10 @@ END $$;
 -- sort key is lower(username) or created_at, then id, as in the indexes
 -- users_username_order_idx and users_created_at_idx / users_status_idx.
 --
--- The statement is built per order and direction and run by EXECUTE, whose
--- one-shot plan sees the argument values: an absent filter or bound folds away,
--- leaving plain predicates the planner turns into an index range scan that
--- stops after the page.
+-- The statement is built per order, direction and given filters, and run by
+-- EXECUTE, whose one-shot plan sees the argument values: an absent cursor bound
+-- folds away, leaving plain predicates the planner turns into an index range
+-- scan that stops after the page (or, for a group, a walk of its memberships).
 CREATE FUNCTION accounts.users_page(
     p_first integer, p_last integer,
     p_after_key text, p_after_id uuid, p_before_key text, p_before_id uuid,
@@ -116,6 +123,7 @@ DECLARE
     v_cast     text;
     v_desc     boolean;
     v_scan     text;
+    v_pattern  text    := accounts.like_pattern(p_search);
 BEGIN
     CASE p_order
         WHEN 'username_asc'    THEN v_key := 'lower(u.username)'; v_cast := 'text';        v_desc := false;
@@ -159,24 +167,29 @@ BEGIN
     $q$, v_key,
          CASE WHEN v_desc THEN '<' ELSE '>' END,
          CASE WHEN v_desc THEN '>' ELSE '<' END,
-         v_scan, v_cast, accounts.users_filter_sql())
-    USING accounts.like_pattern(p_search), p_status, p_group_id, p_role,
+         v_scan, v_cast, accounts.users_filter_sql(v_pattern IS NOT NULL, p_status IS NOT NULL,
+                                                  p_group_id IS NOT NULL, p_role IS NOT NULL))
+    USING v_pattern, p_status, p_group_id, p_role,
           p_after_id, p_after_key, p_before_id, p_before_key, v_limit, v_backward;
 END $$;
 
 -- The size of the users connection under a filter (users_page's own filter).
--- plpgsql for the same reason as users_page: with the values known, an absent
--- filter costs nothing per row (a generic plan would test each one per row).
+-- plpgsql for the same reason as users_page: only the given filters are tested,
+-- as plain predicates (a SQL function's generic plan would test every one of
+-- them on every row).
 CREATE FUNCTION accounts.users_count(
     p_search text, p_status text, p_group_id uuid, p_role text
 ) RETURNS bigint
 LANGUAGE plpgsql STABLE AS $$
 DECLARE
-    v_count bigint;
+    v_pattern text := accounts.like_pattern(p_search);
+    v_count   bigint;
 BEGIN
-    EXECUTE 'SELECT count(*) FROM accounts.users u WHERE ' || accounts.users_filter_sql()
+    EXECUTE 'SELECT count(*) FROM accounts.users u WHERE '
+        || accounts.users_filter_sql(v_pattern IS NOT NULL, p_status IS NOT NULL,
+                                     p_group_id IS NOT NULL, p_role IS NOT NULL)
     INTO v_count
-    USING accounts.like_pattern(p_search), p_status, p_group_id, p_role;
+    USING v_pattern, p_status, p_group_id, p_role;
     RETURN v_count;
 END $$;
 
