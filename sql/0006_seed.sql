@@ -46,7 +46,9 @@ BEGIN
     FROM seed_users WHERE n % 3 <> 0
     UNION ALL
     SELECT id, v_email, true, lower(username) || '@mail.example.net', false, false
-    FROM seed_users WHERE n % 4 = 0;
+    FROM seed_users WHERE n % 4 = 0
+    -- A phone number another seeding already gave out is skipped, not an error.
+    ON CONFLICT DO NOTHING;
 
     CREATE TEMP TABLE seed_groups ON COMMIT DROP AS
     WITH inserted AS (
