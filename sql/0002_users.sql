@@ -220,6 +220,14 @@ BEGIN
     END IF;
 END $$;
 
+-- Roles are a set: kept sorted and without repeats, so that equal sets compare
+-- equal (an update giving the same roles in another order changes nothing).
+CREATE FUNCTION accounts.user_roles(p_roles text[]) RETURNS text[]
+LANGUAGE sql IMMUTABLE AS $$
+    SELECT CASE WHEN p_roles IS NOT NULL
+                THEN ARRAY(SELECT DISTINCT r FROM unnest(p_roles) AS r ORDER BY r) END
+$$;
+
 -- The users table's CHECK constraints back user_check_fields up; should one
 -- fire all the same (a rule changed in one place only), the caller still gets
 -- a validation error on the input field, never a constraint name. Returns for
@@ -284,7 +292,7 @@ BEGIN
     BEGIN
         INSERT INTO accounts.users (username, display_name, profile, roles)
         VALUES (p_username, coalesce(p_display_name, ''), coalesce(p_profile, '{}'),
-                coalesce(p_roles, '{}'))
+                coalesce(accounts.user_roles(p_roles), '{}'))
         RETURNING * INTO v_user;
     EXCEPTION
         WHEN unique_violation THEN
@@ -313,6 +321,7 @@ DECLARE
     v_constraint text;
 BEGIN
     PERFORM accounts.user_check_fields(p_username, p_display_name, NULL, p_roles);
+    p_roles := accounts.user_roles(p_roles);
     v_before := accounts.user_for_update(p_id, p_expected_version);
     IF (p_username IS NULL OR p_username = v_before.username)
        AND (p_display_name IS NULL OR p_display_name = v_before.display_name)

@@ -142,6 +142,14 @@ async def test_a_case_only_rename_is_a_change(db: asyncpg.Connection, unique: st
     )
 
 
+async def test_roles_are_a_set(db: asyncpg.Connection, unique: str) -> None:
+    row = await users.create_user(db, f"roles{unique}", roles=["admin", "admin"])
+    assert row.roles == ["admin"]
+    assert await users.update_user(db, row.id, roles=["admin", "admin"]) == row, "no change"
+    cleared = await users.update_user(db, row.id, roles=[])
+    assert (cleared.roles, cleared.version) == ([], 2)
+
+
 # Failing writes ---------------------------------------------------------------
 
 BAD_CREATIONS: list[tuple[dict[str, Any], ErrorKind, str]] = [
