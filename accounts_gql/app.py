@@ -20,6 +20,7 @@ from accounts_gql.core.gc_tuning import tune_for_serving
 from accounts_gql.core.logging import request_id
 from accounts_gql.core.settings import Settings
 from accounts_gql.db.pool import Database, StatementCounter
+from accounts_gql.events.relay import Relay
 
 
 class RequestIdMiddleware:
@@ -52,6 +53,9 @@ async def healthz(request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
+    """503 without the database. Without the broker the service still takes
+    requests (their events wait in the outbox), so it stays ready but says
+    "degraded" and shows the relay's backlog."""
     db: Database = request.app.state.db
     checks: dict[str, Any] = {}
     try:
@@ -59,11 +63,21 @@ async def readyz(request: Request) -> Response:
         checks["database"] = "ok"
     except Exception as error:
         checks["database"] = f"unavailable: {type(error).__name__}"
-    ready = all(value == "ok" for value in checks.values())
-    return JSONResponse(
-        {"status": "ready" if ready else "not ready", "checks": checks},
-        status_code=200 if ready else 503,
-    )
+    relay: Relay | None = request.app.state.relay
+    if relay is not None:
+        relay_state = relay.state()
+        checks["broker"] = "ok" if relay_state.broker_connected else "unavailable"
+        checks["outbox"] = {
+            "pending": relay_state.pending,
+            "oldest_pending_seconds": relay_state.oldest_pending_age,
+        }
+    if checks["database"] != "ok":
+        status, code = "not ready", 503
+    elif checks.get("broker", "ok") != "ok":
+        status, code = "degraded", 200
+    else:
+        status, code = "ready", 200
+    return JSONResponse({"status": status, "checks": checks}, status_code=code)
 
 
 MIN_SECRET_BYTES = 32
@@ -92,12 +106,19 @@ def create_app(settings: Settings, dsn: str, counter: StatementCounter | None = 
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         db = await Database.connect(dsn, settings, counter)
         state["db"] = app.state.db = db
+        # The relay runs inside serve unless switched off or no broker is configured.
+        relay = Relay(settings, dsn) if settings.rabbitmq_url and settings.relay_enabled else None
+        app.state.relay = relay
+        if relay is not None:
+            await relay.start()
         if settings.gc_tuning:
             tune_for_serving()
         logger.info("accounts-gql ready")
         try:
             yield
         finally:
+            if relay is not None:
+                await relay.stop()
             await db.close()
             logger.info("accounts-gql stopped")
 

@@ -18,6 +18,7 @@ from accounts_gql.db.embedded import EmbeddedPostgres
 from accounts_gql.db.migrations import MigrationError, migrate
 
 SCHEMA_FILE = Path(__file__).resolve().parent.parent / "schema.graphql"
+ASYNCAPI_FILE = SCHEMA_FILE.with_name("asyncapi.yaml")
 
 
 @contextmanager
@@ -88,6 +89,37 @@ def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_relay(settings: Settings, args: argparse.Namespace) -> int:
+    from accounts_gql.events.commands import run_relay
+
+    with database_dsn(settings) as dsn:
+        asyncio.run(migrate(dsn))
+        asyncio.run(run_relay(settings, dsn))
+    return 0
+
+
+def cmd_events(settings: Settings, args: argparse.Namespace) -> int:
+    from accounts_gql.events.commands import list_events, tail_events
+
+    if args.action == "tail":
+        asyncio.run(tail_events(settings))
+        return 0
+    with database_dsn(settings) as dsn:
+        asyncio.run(migrate(dsn))
+        asyncio.run(list_events(settings, dsn, args.status, args.limit))
+    return 0
+
+
+def cmd_export_asyncapi(settings: Settings, args: argparse.Namespace) -> int:
+    from accounts_gql.events.commands import export_asyncapi
+
+    if args.output == "-":
+        sys.stdout.write(export_asyncapi())
+    else:
+        Path(args.output).write_text(export_asyncapi(), encoding="utf-8")
+    return 0
+
+
 def cmd_export_schema(settings: Settings, args: argparse.Namespace) -> int:
     from accounts_gql.api.schema import export_sdl
 
@@ -106,6 +138,19 @@ def build_parser() -> argparse.ArgumentParser:
     seed = commands.add_parser("seed", help="generate demo users, contacts and groups")
     seed.add_argument("--users", type=int, default=1000, help="how many users (default 1000)")
     seed.add_argument("--groups", type=int, default=None, help="default: one per 100 users")
+    commands.add_parser("relay", help="publish the outbox to RabbitMQ until stopped")
+    events = commands.add_parser(
+        "events", help="show the outbox; `events tail` follows the exchange"
+    )
+    events.add_argument("action", nargs="?", choices=["list", "tail"], default="list")
+    events.add_argument(
+        "--status", choices=["pending", "failed", "published", "all"], default="pending"
+    )
+    events.add_argument("--limit", type=int, default=50)
+    asyncapi = commands.add_parser("export-asyncapi", help="write the AsyncAPI document")
+    asyncapi.add_argument(
+        "-o", "--output", default=str(ASYNCAPI_FILE), help="file, or - for stdout"
+    )
     export = commands.add_parser("export-schema", help="write the GraphQL SDL")
     export.add_argument("-o", "--output", default=str(SCHEMA_FILE), help="file, or - for stdout")
     return parser
@@ -115,6 +160,9 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "serve": cmd_serve,
     "migrate": cmd_migrate,
     "seed": cmd_seed,
+    "relay": cmd_relay,
+    "events": cmd_events,
+    "export-asyncapi": cmd_export_asyncapi,
     "export-schema": cmd_export_schema,
 }
 
