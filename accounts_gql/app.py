@@ -18,6 +18,7 @@ from accounts_gql.api.http import GraphQLEndpoint
 from accounts_gql.api.ide import graphiql_asset
 from accounts_gql.core.gc_tuning import tune_for_serving
 from accounts_gql.core.logging import request_id
+from accounts_gql.core.security import signing_keys
 from accounts_gql.core.settings import Settings
 from accounts_gql.db.pool import Database, StatementCounter
 from accounts_gql.events.relay import Relay
@@ -80,18 +81,9 @@ async def readyz(request: Request) -> Response:
     return JSONResponse({"status": status, "checks": checks}, status_code=code)
 
 
-MIN_SECRET_BYTES = 32
-
-
 def require_production_secrets(settings: Settings) -> None:
-    """In production the service refuses to start without a strong signing secret."""
-    if not settings.is_production:
-        return
-    secret = settings.jwt_secret or ""
-    if len(secret.encode()) < MIN_SECRET_BYTES:
-        raise RuntimeError(
-            f"APP_ENV=production needs JWT_SECRET of at least {MIN_SECRET_BYTES} bytes"
-        )
+    """Refuses to start without usable signing keys (in production: 32 bytes each)."""
+    signing_keys(settings)
 
 
 def create_app(settings: Settings, dsn: str, counter: StatementCounter | None = None) -> Starlette:

@@ -120,6 +120,56 @@ def cmd_export_asyncapi(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _read_password() -> str:
+    """From a prompt (twice) on a terminal, else the first line of stdin; never an argument."""
+    if sys.stdin.isatty():
+        import getpass
+
+        password = getpass.getpass("Password: ")
+        if getpass.getpass("Again: ") != password:
+            raise SystemExit("the passwords differ")
+        return password
+    return sys.stdin.readline().rstrip("\n")
+
+
+def cmd_create_admin(settings: Settings, args: argparse.Namespace) -> int:
+    """Creates an admin with a password, or gives an existing user the admin role."""
+    import asyncpg
+
+    from accounts_gql.core.errors import DomainError, ErrorKind
+    from accounts_gql.repositories import users
+    from accounts_gql.services.auth import create_admin
+
+    async def run(dsn: str) -> None:
+        await migrate(dsn)
+        connection = await asyncpg.connect(dsn)
+        try:
+            existing = await users.user_by_username(connection, args.username)
+        finally:
+            await connection.close()
+        if existing is None:
+            user = await create_admin(settings, dsn, args.username, _read_password())
+            logger.info("created admin {} ({})", user.username, user.id)
+            return
+        connection = await asyncpg.connect(dsn)
+        try:
+            roles = sorted({*existing.roles, "admin"})
+            await users.update_user(connection, existing.id, roles=roles)
+        finally:
+            await connection.close()
+        logger.info("{} is now an admin (password unchanged)", existing.username)
+
+    with database_dsn(settings) as dsn:
+        try:
+            asyncio.run(run(dsn))
+        except DomainError as error:
+            if error.kind is ErrorKind.VALIDATION:
+                logger.error("{}: {}", error.field, error.message)
+                return 2
+            raise
+    return 0
+
+
 def cmd_export_schema(settings: Settings, args: argparse.Namespace) -> int:
     from accounts_gql.api.schema import export_sdl
 
@@ -138,6 +188,10 @@ def build_parser() -> argparse.ArgumentParser:
     seed = commands.add_parser("seed", help="generate demo users, contacts and groups")
     seed.add_argument("--users", type=int, default=1000, help="how many users (default 1000)")
     seed.add_argument("--groups", type=int, default=None, help="default: one per 100 users")
+    admin = commands.add_parser(
+        "create-admin", help="create an admin (password from a prompt or stdin) or promote a user"
+    )
+    admin.add_argument("username")
     commands.add_parser("relay", help="publish the outbox to RabbitMQ until stopped")
     events = commands.add_parser(
         "events", help="show the outbox; `events tail` follows the exchange"
@@ -160,6 +214,7 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "serve": cmd_serve,
     "migrate": cmd_migrate,
     "seed": cmd_seed,
+    "create-admin": cmd_create_admin,
     "relay": cmd_relay,
     "events": cmd_events,
     "export-asyncapi": cmd_export_asyncapi,

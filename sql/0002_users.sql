@@ -390,14 +390,14 @@ BEGIN
 END $$;
 
 CREATE FUNCTION accounts.set_user_status(
-    p_id uuid, p_status text, p_event_type text, p_actor_id uuid
+    p_id uuid, p_status text, p_event_type text, p_actor_id uuid, p_expected_version integer
 ) RETURNS accounts.users
 LANGUAGE plpgsql AS $$
 DECLARE
     v_before accounts.users;
     v_after  accounts.users;
 BEGIN
-    v_before := accounts.user_for_update(p_id, NULL);
+    v_before := accounts.user_for_update(p_id, p_expected_version);
     IF v_before.status = p_status THEN
         PERFORM accounts.raise_error('UA010', format('the user is already %s', p_status), 'id');
     END IF;
@@ -412,14 +412,20 @@ BEGIN
     RETURN v_after;
 END $$;
 
-CREATE FUNCTION accounts.deactivate_user(p_id uuid, p_actor_id uuid) RETURNS accounts.users
+CREATE FUNCTION accounts.deactivate_user(
+    p_id uuid, p_actor_id uuid, p_expected_version integer DEFAULT NULL
+) RETURNS accounts.users
 LANGUAGE sql AS $$
-    SELECT * FROM accounts.set_user_status(p_id, 'deactivated', 'user.deactivated', p_actor_id)
+    SELECT * FROM accounts.set_user_status(
+        p_id, 'deactivated', 'user.deactivated', p_actor_id, p_expected_version)
 $$;
 
-CREATE FUNCTION accounts.reactivate_user(p_id uuid, p_actor_id uuid) RETURNS accounts.users
+CREATE FUNCTION accounts.reactivate_user(
+    p_id uuid, p_actor_id uuid, p_expected_version integer DEFAULT NULL
+) RETURNS accounts.users
 LANGUAGE sql AS $$
-    SELECT * FROM accounts.set_user_status(p_id, 'active', 'user.reactivated', p_actor_id)
+    SELECT * FROM accounts.set_user_status(
+        p_id, 'active', 'user.reactivated', p_actor_id, p_expected_version)
 $$;
 
 -- Erasure: the user and everything of theirs (contacts, memberships, credentials,

@@ -48,6 +48,18 @@ class RequestError(Exception):
 
 
 @dataclass(frozen=True, slots=True)
+class Caller:
+    """Who sent the request: the verified viewer and the client's address.
+
+    The address is the TCP peer's; behind a proxy, uvicorn's --forwarded-allow-ips
+    decides whether X-Forwarded-For may replace it (never trust it from anyone).
+    """
+
+    viewer: Viewer
+    address: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class GraphQLParams:
     query: str
     operation_name: str | None
@@ -188,14 +200,15 @@ class GraphQLEndpoint:
                 headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
                 media_type=media_type,
             )
+        caller = Caller(viewer, request.client.host if request.client else None)
         try:
             if isinstance(params, list):
                 results = [
-                    await self.run(request.method, one, viewer, media_type) for one in params
+                    await self.run(request.method, one, caller, media_type) for one in params
                 ]
                 status, body = 200, b"[" + b",".join(result for _, result in results) + b"]"
             else:
-                status, body = await self.run(request.method, params, viewer, media_type)
+                status, body = await self.run(request.method, params, caller, media_type)
         except Exception:
             logger.exception("request failed")
             body = error_body(
@@ -206,7 +219,7 @@ class GraphQLEndpoint:
         return Response(body, status_code=status, headers=headers, media_type=media_type)
 
     async def run(
-        self, method: str, params: GraphQLParams, viewer: Viewer, media_type: str
+        self, method: str, params: GraphQLParams, caller: Caller, media_type: str
     ) -> tuple[int, bytes]:
         """Prepares and executes one operation; the status and the encoded result."""
         prepared = self.documents.get(params.query)
@@ -235,7 +248,12 @@ class GraphQLEndpoint:
         # After a write, nested fields read the primary so the payload shows it.
         reader = db.read if operation is OperationType.QUERY else db.write
         context = Context(
-            db=db, viewer=viewer, request_id=request_id.get(), loaders=Loaders(reader)
+            db=db,
+            viewer=caller.viewer,
+            request_id=request_id.get(),
+            loaders=Loaders(reader),
+            client_ip=caller.address,
+            settings=self.settings,
         )
         result = execute(
             self.graphql_schema,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
+from accounts_gql.api.types.auth import AuthMutations, AuthQueries
 from accounts_gql.api.types.contact import ContactMutations
 from accounts_gql.api.types.contact_type import ContactTypeMutations, ContactTypeQueries
 from accounts_gql.api.types.group import GroupMutations, GroupQueries
@@ -13,13 +14,18 @@ from accounts_gql.api.types.user import UserMutations, UserQueries
 
 
 @strawberry.type
-class Query(NodeQueries, UserQueries, GroupQueries, ContactTypeQueries):
+class Query(NodeQueries, UserQueries, GroupQueries, ContactTypeQueries, AuthQueries):
     pass
 
 
 @strawberry.type
 class Mutation(
-    UserMutations, ContactMutations, ContactTypeMutations, GroupMutations, MembershipMutations
+    AuthMutations,
+    UserMutations,
+    ContactMutations,
+    ContactTypeMutations,
+    GroupMutations,
+    MembershipMutations,
 ):
     pass
 

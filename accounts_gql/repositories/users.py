@@ -172,15 +172,27 @@ async def update_user_profile(
 
 
 async def deactivate_user(
-    db: Executor, user_id: uuid.UUID, *, actor_id: uuid.UUID | None = None
+    db: Executor,
+    user_id: uuid.UUID,
+    *,
+    expected_version: int | None = None,
+    actor_id: uuid.UUID | None = None,
 ) -> UserRow:
-    return await _write(db, "accounts.deactivate_user($1, $2)", user_id, actor_id)
+    return await _write(
+        db, "accounts.deactivate_user($1, $2, $3)", user_id, actor_id, expected_version
+    )
 
 
 async def reactivate_user(
-    db: Executor, user_id: uuid.UUID, *, actor_id: uuid.UUID | None = None
+    db: Executor,
+    user_id: uuid.UUID,
+    *,
+    expected_version: int | None = None,
+    actor_id: uuid.UUID | None = None,
 ) -> UserRow:
-    return await _write(db, "accounts.reactivate_user($1, $2)", user_id, actor_id)
+    return await _write(
+        db, "accounts.reactivate_user($1, $2, $3)", user_id, actor_id, expected_version
+    )
 
 
 async def delete_user(

@@ -108,14 +108,22 @@ async def update_user_profile(
         raise
 
 
-async def deactivate_user(db: Executor, viewer: Viewer, user_id: uuid.UUID) -> UserRow:
+async def deactivate_user(
+    db: Executor, viewer: Viewer, user_id: uuid.UUID, *, expected_version: int | None
+) -> UserRow:
     require_admin(viewer)
-    return await repository.deactivate_user(db, user_id, actor_id=viewer.user_id)
+    return await repository.deactivate_user(
+        db, user_id, expected_version=expected_version, actor_id=viewer.user_id
+    )
 
 
-async def reactivate_user(db: Executor, viewer: Viewer, user_id: uuid.UUID) -> UserRow:
+async def reactivate_user(
+    db: Executor, viewer: Viewer, user_id: uuid.UUID, *, expected_version: int | None
+) -> UserRow:
     require_admin(viewer)
-    return await repository.reactivate_user(db, user_id, actor_id=viewer.user_id)
+    return await repository.reactivate_user(
+        db, user_id, expected_version=expected_version, actor_id=viewer.user_id
+    )
 
 
 async def delete_user(

@@ -298,7 +298,7 @@ UpdateUserProfilePayload = Annotated[
     strawberry.union("UpdateUserProfilePayload"),
 ]
 UserStatusPayload = Annotated[
-    UserPayloadSuccess | ValidationError | NotFound | InvalidState | Forbidden,
+    UserPayloadSuccess | ValidationError | NotFound | InvalidState | VersionConflict | Forbidden,
     strawberry.union("UserStatusPayload"),
 ]
 DeleteUserPayload = Annotated[
@@ -369,7 +369,10 @@ class UserMutations:
         ctx = info.context
         return await payload(
             lambda: service.deactivate_user(
-                ctx.db.write, ctx.viewer, input_id(input.id, "User", "id")
+                ctx.db.write,
+                ctx.viewer,
+                input_id(input.id, "User", "id"),
+                expected_version=input.expected_version,
             ),
             _user_success(info),
         )
@@ -379,7 +382,10 @@ class UserMutations:
         ctx = info.context
         return await payload(
             lambda: service.reactivate_user(
-                ctx.db.write, ctx.viewer, input_id(input.id, "User", "id")
+                ctx.db.write,
+                ctx.viewer,
+                input_id(input.id, "User", "id"),
+                expected_version=input.expected_version,
             ),
             _user_success(info),
         )
