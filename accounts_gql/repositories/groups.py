@@ -10,6 +10,7 @@ import asyncpg
 
 from accounts_gql.db.pool import Executor
 from accounts_gql.repositories.errors import domain_errors
+from accounts_gql.repositories.pages import Cursor, cursor_args
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,8 +48,8 @@ async def groups_page(
     *,
     first: int | None = None,
     last: int | None = None,
-    after: tuple[str, uuid.UUID] | None = None,
-    before: tuple[str, uuid.UUID] | None = None,
+    after: Cursor | None = None,
+    before: Cursor | None = None,
     order: str = "created_at_asc",
     search: str | None = None,
 ) -> GroupPage:
@@ -57,10 +58,7 @@ async def groups_page(
             "SELECT * FROM accounts.groups_page($1, $2, $3, $4, $5, $6, $7, $8)",
             first,
             last,
-            after[0] if after else None,
-            after[1] if after else None,
-            before[0] if before else None,
-            before[1] if before else None,
+            *cursor_args(after, before),
             order,
             search,
         )

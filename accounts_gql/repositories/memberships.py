@@ -10,6 +10,7 @@ import asyncpg
 
 from accounts_gql.db.pool import Executor
 from accounts_gql.repositories.errors import domain_errors
+from accounts_gql.repositories.pages import Cursor, cursor_args
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,8 +46,8 @@ async def member_pages(
     *,
     first: int | None = None,
     last: int | None = None,
-    after: tuple[str, uuid.UUID] | None = None,
-    before: tuple[str, uuid.UUID] | None = None,
+    after: Cursor | None = None,
+    before: Cursor | None = None,
     role: str | None = None,
 ) -> list[MemberPageRow]:
     """A page of members for each group, in one statement."""
@@ -56,10 +57,7 @@ async def member_pages(
             group_ids,
             first,
             last,
-            after[0] if after else None,
-            after[1] if after else None,
-            before[0] if before else None,
-            before[1] if before else None,
+            *cursor_args(after, before),
             role,
         )
     return [
