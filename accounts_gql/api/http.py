@@ -25,6 +25,7 @@ from accounts_gql.api.documents import DocumentCache
 from accounts_gql.api.ide import graphiql_page, wants_graphiql
 from accounts_gql.api.limits import Limits, variable_cost_errors
 from accounts_gql.api.loaders import Loaders
+from accounts_gql.api.persisted import PersistedDocuments
 from accounts_gql.api.schema import schema
 from accounts_gql.core.errors import DomainError
 from accounts_gql.core.logging import request_id
@@ -61,7 +62,7 @@ class Caller:
 
 @dataclass(frozen=True, slots=True)
 class GraphQLParams:
-    query: str
+    query: str | None
     operation_name: str | None
     variables: dict[str, Any] | None
     extensions: dict[str, Any] | None
@@ -83,7 +84,10 @@ def params_from_mapping(data: Any) -> GraphQLParams:
     if not isinstance(data, dict):
         raise RequestError(400, "The request body must be a JSON object.")
     query = data.get("query")
-    if not isinstance(query, str) or not query.strip():
+    persisted = isinstance(data.get("extensions"), dict) and "persistedQuery" in data["extensions"]
+    if query is None and persisted:
+        pass  # a persisted document's hash stands in for the text
+    elif not isinstance(query, str) or not query.strip():
         raise RequestError(400, "The request must have a 'query' string.")
     operation_name = data.get("operationName")
     variables = data.get("variables")
@@ -168,6 +172,7 @@ class GraphQLEndpoint:
             max_tokens=settings.max_tokens,
             introspection=settings.introspection_enabled,
         )
+        self.persisted = PersistedDocuments(settings.trusted_documents)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = await self.handle(Request(scope, receive))
@@ -222,8 +227,15 @@ class GraphQLEndpoint:
         self, method: str, params: GraphQLParams, caller: Caller, media_type: str
     ) -> tuple[int, bytes]:
         """Prepares and executes one operation; the status and the encoded result."""
-        prepared = self.documents.get(params.query)
         request_status = 400 if media_type == GRAPHQL_RESPONSE else 200
+        try:
+            source = self.persisted.resolve(params.query, params.extensions)
+        except GraphQLError as refused:
+            # Apollo clients expect 200 for a hash they must send again with its text.
+            not_found = (refused.extensions or {}).get("code") == "PERSISTED_QUERY_NOT_FOUND"
+            status = 200 if not_found else request_status
+            return status, self.encode(ExecutionResult(None, [refused]))
+        prepared = self.documents.get(source)
         if prepared.errors:
             return request_status, self.encode(ExecutionResult(None, list(prepared.errors)))
         operation = prepared.operation_type(params.operation_name)

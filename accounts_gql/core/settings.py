@@ -52,6 +52,8 @@ class Settings(BaseSettings):
     max_batch_operations: int = Field(default=10, ge=1)
     max_body_bytes: int = Field(default=100_000, ge=1024)
     max_documents_cached: int = Field(default=1000, ge=0)
+    # A manifest (JSON: sha256 -> document); when set, only those documents run.
+    trusted_documents: Path | None = None
 
     # Freeze start-up objects and collect garbage less often (core/gc_tuning.py).
     gc_tuning: bool = True
