@@ -70,6 +70,16 @@ class RelayState:
         return self.broker_connected and self.database_connected
 
 
+# A lost database session: expected now and then (failover, restart), so logged
+# in one line; anything else gets its traceback.
+_DATABASE_GONE = (
+    asyncpg.InterfaceError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.AdminShutdownError,
+    OSError,
+)
+
+
 class _BrokerFailure(Exception):
     """A publish failed in a way that says the connection or channel is unusable."""
 
@@ -172,6 +182,11 @@ class Relay:
             except _BrokerFailure as error:
                 logger.warning("outbox relay lost the broker: {}", error)
                 await self._close_broker()
+                continue
+            except _DATABASE_GONE as error:
+                logger.warning("outbox relay lost the database: {}", _describe(error))
+                await self._close_database()
+                await self._sleep(self.settings.relay_backoff_base)
                 continue
             except Exception as error:
                 logger.opt(exception=error).warning("outbox relay batch failed")

@@ -22,6 +22,7 @@ import pytest
 from aio_pika.abc import AbstractIncomingMessage, AbstractRobustConnection
 
 from accounts_gql.core.settings import Settings
+from accounts_gql.db.pool import Executor
 from accounts_gql.events import outbox
 from accounts_gql.events.relay import Relay
 
@@ -165,7 +166,7 @@ async def wait_until(predicate: Callable[[], bool], within: float, what: str) ->
 
 
 async def emit(
-    connection: asyncpg.Connection | asyncpg.Pool,
+    connection: Executor,
     aggregate_id: uuid.UUID,
     count: int = 1,
     event_type: str = "user.updated",

@@ -154,6 +154,29 @@ async def test_publish_to_missing_exchange_is_retried_until_routed(
     await channel.close()
 
 
+async def test_relay_reconnects_when_the_database_drops_it(
+    pool: asyncpg.Pool, bind_queue: BindQueue, make_relay: MakeRelay
+) -> None:
+    collector = await bind_queue()
+    relay = await make_relay()
+    aggregate = uuid.uuid4()
+    before = await emit(pool, aggregate)
+    await collector.wait_for(set(before), within=10)
+
+    # The server ends both of the relay's sessions (the worker and the listener).
+    terminated = await pool.fetchval(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+        " WHERE datname = current_database() AND application_name LIKE 'accounts-gql-relay%'"
+    )
+    assert terminated == 2
+    await wait_until(lambda: not relay.state().database_connected, 5, "the relay to notice")
+
+    after = await emit(pool, aggregate)
+    await collector.wait_for(set(after), within=10)
+    assert relay.state().database_connected
+    _assert_in_order(collector.sequences_by_aggregate(set(before + after)), {str(aggregate): 2})
+
+
 @pytest.mark.slow
 async def test_relay_throughput(
     pool: asyncpg.Pool, bind_queue: BindQueue, make_relay: MakeRelay
