@@ -3,10 +3,14 @@
     .venv/bin/python bench/run.py [--users 20000] [--duration 10] [--connections 8 32]
 
 Seeds a database of its own (BENCH_DATABASE_URL, default `accounts_bench` on the
-local server), starts one server process pinned to core 0, and drives it with
-wrk pinned to core 1 (`apt-get install wrk`). Each operation is warmed up, then
-run in interleaved repeats; the best repeat is reported. It also prints the
-number of SQL statements each operation issues.
+local server), starts the service as one process pinned to core 0 and the floor
+(bench/floor.py: the same SQL and JSON without GraphQL) likewise, and drives
+them one at a time with wrk pinned to core 1 (`apt-get install wrk`). Each
+operation is warmed up, then run in interleaved repeats (service, floor, service,
+…); the best repeat of each is reported, with the service's throughput as a
+fraction of the floor's. It also prints the SQL statements each operation issues.
+`--server-env GC_TUNING=false` passes settings to the service (e.g. for a
+before/after comparison).
 """
 
 from __future__ import annotations
@@ -132,7 +136,9 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def start_server(port: int, extra_env: dict[str, str]) -> subprocess.Popen[bytes]:
+def start_server(
+    port: int, extra_env: dict[str, str], floor: bool = False
+) -> subprocess.Popen[bytes]:
     env = (
         os.environ
         | {
@@ -148,13 +154,28 @@ def start_server(port: int, extra_env: dict[str, str]) -> subprocess.Popen[bytes
         | extra_env
     )
     command = [str(ROOT / ".venv" / "bin" / "accounts-gql"), "serve"]
+    if floor:
+        command = [
+            str(ROOT / ".venv" / "bin" / "uvicorn"),
+            "bench.floor:app",
+            f"--port={port}",
+            "--host=127.0.0.1",
+            "--loop=uvloop",
+            "--http=httptools",
+            "--no-access-log",
+            "--log-level=warning",
+        ]
     if shutil.which("taskset"):
         command = ["taskset", "-c", "0", *command]
     process = subprocess.Popen(command, env=env, cwd=ROOT)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
-            if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+            if floor:
+                response = httpx.post(f"http://127.0.0.1:{port}/Q2", content=b"{}", timeout=2)
+            else:
+                response = httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
+            if response.status_code == 200:
                 return process
         except httpx.HTTPError:
             time.sleep(0.2)
@@ -206,6 +227,10 @@ def main() -> None:
     parser.add_argument("--connections", type=int, nargs="+", default=[8, 32])
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--ops", nargs="+", default=list(OPERATIONS))
+    parser.add_argument(
+        "--server-env", nargs="*", default=[], help="KEY=VALUE settings for the service"
+    )
+    parser.add_argument("--no-floor", action="store_true", help="skip the floor endpoint")
     args = parser.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("wrk is needed: apt-get install wrk")
@@ -222,34 +247,62 @@ def main() -> None:
         path.write_bytes(orjson.dumps({"query": OPERATIONS[name], "variables": variables[name]}))
         bodies[name] = str(path)
 
-    server = start_server(port, {})
-    best: dict[tuple[str, int], Result] = {}
+    server_env = dict(item.split("=", 1) for item in args.server_env)
+    server = start_server(port, server_env)
+    floor_port = free_port()
+    floor = None if args.no_floor else start_server(floor_port, {}, floor=True)
+    targets = {"graphql": url}
+    if floor is not None:
+        targets["floor"] = f"http://127.0.0.1:{floor_port}"
+    best: dict[tuple[str, str, int], Result] = {}
+
+    def target_url(target: str, name: str) -> str:
+        return targets[target] if target == "graphql" else f"{targets[target]}/{name}"
+
     try:
-        for name in args.ops:
-            wrk(url, bodies[name], token, max(args.connections), args.warmup)
+        for target in targets:
+            for name in args.ops:
+                wrk(
+                    target_url(target, name),
+                    bodies[name],
+                    token,
+                    max(args.connections),
+                    args.warmup,
+                )
         for _ in range(args.repeats):
             for connections in args.connections:
                 for name in args.ops:
-                    rps, p50, p99, errors = wrk(
-                        url, bodies[name], token, connections, args.duration
-                    )
-                    key = (name, connections)
-                    if key not in best or rps > best[key].requests_per_second:
-                        best[key] = Result(name, connections, rps, p50, p99, errors)
+                    for target in targets:
+                        rps, p50, p99, errors = wrk(
+                            target_url(target, name),
+                            bodies[name],
+                            token,
+                            connections,
+                            args.duration,
+                        )
+                        key = (target, name, connections)
+                        if key not in best or rps > best[key].requests_per_second:
+                            best[key] = Result(name, connections, rps, p50, p99, errors)
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        for process in (server, floor):
+            if process is not None:
+                process.terminate()
+                process.wait(timeout=30)
         shutil.rmtree(folder, ignore_errors=True)
 
-    header = ("op", "conns", "req/s", "p50 ms", "p99 ms", "non-2xx", "SQL")
-    print("\n{:<4} {:>5} {:>9} {:>8} {:>8} {:>8} {:>4}".format(*header))
-    for (name, connections), result in sorted(
-        best.items(), key=lambda item: (item[0][1], item[0][0])
-    ):
-        print(
-            f"{name:<4} {connections:>5} {result.requests_per_second:>9.1f} {result.p50_ms:>8.2f} "
-            f"{result.p99_ms:>8.2f} {result.errors:>8} {statements[name]:>4}"
-        )
+    header = ("op", "conns", "req/s", "p50 ms", "p99 ms", "non-2xx", "SQL", "floor", "ratio")
+    print("\n{:<4} {:>5} {:>9} {:>8} {:>8} {:>8} {:>4} {:>9} {:>6}".format(*header))
+    for connections in args.connections:
+        for name in args.ops:
+            result = best[("graphql", name, connections)]
+            floor_result = best.get(("floor", name, connections))
+            floor_rps = floor_result.requests_per_second if floor_result else float("nan")
+            print(
+                f"{name:<4} {connections:>5} {result.requests_per_second:>9.1f} "
+                f"{result.p50_ms:>8.2f} {result.p99_ms:>8.2f} {result.errors:>8} "
+                f"{statements[name]:>4} {floor_rps:>9.1f} "
+                f"{result.requests_per_second / floor_rps:>6.3f}"
+            )
 
 
 if __name__ == "__main__":
