@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from accounts_gql.events.asyncapi import ASYNCAPI_FILE, build_document, export_asyncapi
@@ -38,3 +40,36 @@ def test_registry_lists_every_event_type_of_the_product() -> None:
         assert event.aggregate_type == {"contact": "user", "membership": "group"}.get(
             event.name.split(".")[0], event.name.split(".")[0]
         )
+
+
+def _refs(node: Any) -> list[str]:
+    if isinstance(node, dict):
+        found = [node["$ref"]] if isinstance(node.get("$ref"), str) else []
+        return found + [ref for value in node.values() for ref in _refs(value)]
+    if isinstance(node, list):
+        return [ref for value in node for ref in _refs(value)]
+    return []
+
+
+def _resolve(document: dict[str, Any], ref: str) -> Any:
+    assert ref.startswith("#/"), ref
+    node: Any = document
+    for part in ref[2:].split("/"):
+        assert isinstance(node, dict), ref
+        assert part in node, f"unresolved {ref}"
+        node = node[part]
+    return node
+
+
+def test_every_reference_resolves_and_operations_send_their_channels_messages() -> None:
+    document = build_document()
+    for ref in _refs(document):
+        _resolve(document, ref)
+    for name, operation in document["operations"].items():
+        channel = _resolve(document, operation["channel"]["$ref"])
+        for message in operation["messages"]:
+            # AsyncAPI 3: an operation's messages are references into its channel.
+            assert message["$ref"].startswith(operation["channel"]["$ref"] + "/messages/"), name
+            assert _resolve(document, message["$ref"]) in channel["messages"].values()
+        assert channel["bindings"]["amqp"]["exchange"]["type"] == "topic"
+        assert channel["bindings"]["amqp"]["exchange"]["durable"] is True
