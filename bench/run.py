@@ -74,6 +74,8 @@ async def prepare(users: int) -> dict[str, dict[str, object]]:
         if have < users:
             print(f"seeding {users - have} users …", flush=True)
             await seed_demo(db, users - have, None)
+            # Fresh visibility map and statistics, as a long-running database has.
+            await db.execute("VACUUM ANALYZE")
         user_id = await db.fetchval(
             """SELECT u.id FROM accounts.users u
                WHERE u.active_contacts >= 3
