@@ -16,6 +16,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from accounts_gql.api.http import GraphQLEndpoint
 from accounts_gql.api.ide import graphiql_asset
+from accounts_gql.api.metrics import MetricsMiddleware, metrics
 from accounts_gql.core.gc_tuning import tune_for_serving
 from accounts_gql.core.logging import request_id
 from accounts_gql.core.security import signing_keys
@@ -118,10 +119,12 @@ def create_app(settings: Settings, dsn: str, counter: StatementCounter | None = 
         routes=[
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            Route("/metrics", metrics),
             Route("/graphql", GraphQLEndpoint(settings, state), methods=["GET", "POST"]),
             Route("/graphql/assets/{name}", graphiql_asset, methods=["GET"]),
         ],
         lifespan=lifespan,
     )
+    app.add_middleware(MetricsMiddleware)
     app.add_middleware(RequestIdMiddleware)
     return app

@@ -104,3 +104,12 @@ async def test_a_bad_token_is_an_authentication_error_not_anonymous(
 async def test_every_response_carries_a_request_id(client: httpx.AsyncClient) -> None:
     response = await client.get("/healthz")
     assert len(response.headers["x-request-id"]) >= 16
+
+
+async def test_metrics_count_requests_in_prometheus_format(client: httpx.AsyncClient) -> None:
+    await client.post("/graphql", json={"query": "{ contactTypes { code } }"})
+    response = await client.get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    assert 'accounts_http_requests_total{path="/graphql",status="200"}' in response.text
+    assert "accounts_http_request_seconds_bucket" in response.text

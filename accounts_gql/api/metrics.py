@@ -1,0 +1,84 @@
+"""Prometheus metrics at /metrics (PRODUCT §7): requests, latency, the outbox backlog."""
+
+from __future__ import annotations
+
+import time
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+# A registry of our own, holding only what this module defines.
+registry = CollectorRegistry(auto_describe=True)
+
+REQUESTS = Counter(
+    "accounts_http_requests",
+    "HTTP requests by path and status",
+    ["path", "status"],
+    registry=registry,
+)
+LATENCY = Histogram(
+    "accounts_http_request_seconds",
+    "Time to answer an HTTP request",
+    ["path"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
+    registry=registry,
+)
+OUTBOX_PENDING = Gauge(
+    "accounts_outbox_pending",
+    "Unpublished outbox rows (as the relay last counted)",
+    registry=registry,
+)
+OUTBOX_OLDEST = Gauge(
+    "accounts_outbox_oldest_pending_seconds", "Age of the oldest unpublished row", registry=registry
+)
+BROKER_CONNECTED = Gauge(
+    "accounts_broker_connected", "1 when the relay is connected to RabbitMQ", registry=registry
+)
+
+# Only known paths become label values, so a scan of random URLs cannot grow the series.
+_PATHS = frozenset({"/graphql", "/healthz", "/readyz", "/metrics"})
+
+
+class MetricsMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"] if scope["path"] in _PATHS else "other"
+        started = time.perf_counter()
+        status = 500
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            LATENCY.labels(path).observe(time.perf_counter() - started)
+            REQUESTS.labels(path, str(status)).inc()
+
+
+async def metrics(request: Request) -> Response:
+    relay = getattr(request.app.state, "relay", None)
+    if relay is not None:
+        state = relay.state()
+        BROKER_CONNECTED.set(1 if state.broker_connected else 0)
+        if state.pending is not None:
+            OUTBOX_PENDING.set(state.pending)
+        OUTBOX_OLDEST.set(state.oldest_pending_age or 0)
+    return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
