@@ -23,6 +23,7 @@ from graphql import (
 from graphql.validation import NoSchemaIntrospectionCustomRule
 
 from accounts_gql.api.limits import Limits, static_errors
+from accounts_gql.api.text import NoNulInStringsRule
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +62,7 @@ class DocumentCache:
         self.max_size = max_size
         self.max_tokens = max_tokens
         self.introspection = introspection
-        self.rules = list(specified_rules)
+        self.rules = [*specified_rules, NoNulInStringsRule]
         if not introspection:
             self.rules.append(NoSchemaIntrospectionCustomRule)
         self._entries: OrderedDict[str, PreparedDocument] = OrderedDict()

@@ -27,6 +27,7 @@ from accounts_gql.api.limits import Limits, variable_cost_errors
 from accounts_gql.api.loaders import Loaders
 from accounts_gql.api.persisted import PersistedDocuments
 from accounts_gql.api.schema import schema
+from accounts_gql.api.text import variables_nul_errors
 from accounts_gql.core.errors import DomainError
 from accounts_gql.core.logging import request_id
 from accounts_gql.core.security import viewer_from_authorization
@@ -250,6 +251,9 @@ class GraphQLEndpoint:
             error = GraphQLError("Only queries may be sent with GET; use POST.")
             return 405, self.encode(ExecutionResult(None, [error]))
         assert prepared.document is not None
+        bad_text = variables_nul_errors(params.variables)
+        if bad_text:
+            return request_status, self.encode(ExecutionResult(None, bad_text))
         if prepared.variable_sized:
             costly = variable_cost_errors(
                 prepared.document, params.variables or {}, self.settings.max_query_cost
