@@ -57,6 +57,8 @@ class Settings(BaseSettings):
 
     # Freeze start-up objects and collect garbage less often (core/gc_tuning.py).
     gc_tuning: bool = True
+    # Run queries through cached execution plans (api/plans.py); off: graphql-core only.
+    compiled_execution: bool = True
 
     @property
     def graphiql_enabled(self) -> bool:
