@@ -22,6 +22,7 @@ from starlette.types import Receive, Scope, Send
 
 from accounts_gql.api.context import Context
 from accounts_gql.api.documents import DocumentCache
+from accounts_gql.api.executor import PlannedExecution
 from accounts_gql.api.ide import graphiql_page, wants_graphiql
 from accounts_gql.api.limits import Limits, variable_cost_errors
 from accounts_gql.api.loaders import Loaders
@@ -174,6 +175,11 @@ class GraphQLEndpoint:
             introspection=settings.introspection_enabled,
         )
         self.persisted = PersistedDocuments(settings.trusted_documents)
+        self.planned = (
+            PlannedExecution(schema, max_size=settings.max_documents_cached)
+            if settings.compiled_execution
+            else None
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = await self.handle(Request(scope, receive))
@@ -271,6 +277,12 @@ class GraphQLEndpoint:
             client_ip=caller.address,
             settings=self.settings,
         )
+        if operation is OperationType.QUERY and self.planned is not None:
+            data = await self.planned.execute(
+                source, prepared.document, params.operation_name, params.variables, context
+            )
+            if data is not None:
+                return 200, orjson.dumps({"data": data})
         result = execute(
             self.graphql_schema,
             prepared.document,

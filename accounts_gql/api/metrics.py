@@ -32,6 +32,13 @@ LATENCY = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0),
     registry=registry,
 )
+PLANNED_QUERIES = Counter(
+    "accounts_graphql_planned_queries",
+    "Queries by how they ran: planned, unplanned (a shape plans do not cover), "
+    "deoptimized (an error sent the query to the standard execution)",
+    ["outcome"],
+    registry=registry,
+)
 OUTBOX_PENDING = Gauge(
     "accounts_outbox_pending",
     "Unpublished outbox rows (as the relay last counted)",

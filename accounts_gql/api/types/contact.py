@@ -25,7 +25,9 @@ from accounts_gql.api.types.contact_type import ContactType
 from accounts_gql.api.types.node import Node
 from accounts_gql.db.pool import Executor
 from accounts_gql.repositories import contacts as repository
+from accounts_gql.repositories.contact_types import ContactTypeRow
 from accounts_gql.repositories.contacts import ContactRow
+from accounts_gql.repositories.users import UserRow
 from accounts_gql.services import contacts as service
 
 if TYPE_CHECKING:
@@ -48,6 +50,17 @@ async def load_contacts(db: Executor, ids: list[uuid.UUID]) -> list[ContactRow |
     return [rows.get(key) for key in ids]
 
 
+# Fields of many contacts at once (see users_contacts in api/types/user.py).
+
+
+async def contacts_type(ctx: Context, contacts: list[ContactRow]) -> list[ContactTypeRow | None]:
+    return await ctx.loaders.contact_type.load_many([row.contact_type_id for row in contacts])
+
+
+async def contacts_user(ctx: Context, contacts: list[ContactRow]) -> list[UserRow | None]:
+    return await ctx.loaders.user.load_many([row.user_id for row in contacts])
+
+
 @strawberry.type(name="Contact", description="A way to reach a user: an email, a phone, …")
 class Contact(Node):
     value: str = strawberry.field(description="Normalised: emails lower-cased, phones in E.164.")
@@ -64,13 +77,13 @@ class Contact(Node):
 
     @strawberry.field(description="The kind of contact.")
     async def type(root: strawberry.Parent[ContactRow], info: Info) -> ContactType:
-        return await info.context.loaders.contact_type.load(root.contact_type_id)
+        return (await contacts_type(info.context, [root]))[0]
 
     @strawberry.field(description="The user the contact belongs to.")
     async def user(
         root: strawberry.Parent[ContactRow], info: Info
     ) -> Annotated[User, strawberry.lazy("accounts_gql.api.types.user")]:
-        return await info.context.loaders.user.load(root.user_id)
+        return (await contacts_user(info.context, [root]))[0]
 
     @classmethod
     def is_type_of(cls, obj: Any, info: Any) -> bool:

@@ -49,6 +49,30 @@ async def load_member_counts(db: Executor, ids: list[uuid.UUID]) -> list[int]:
     return [counts[key] for key in ids]
 
 
+# Fields of many groups at once (see users_contacts in api/types/user.py).
+
+
+async def groups_member_count(ctx: Context, groups: list[GroupRow]) -> list[int]:
+    return await ctx.loaders.member_count.load_many([group.id for group in groups])
+
+
+async def groups_members(
+    ctx: Context,
+    groups: list[GroupRow],
+    first: int | None = None,
+    after: str | None = None,
+    last: int | None = None,
+    before: str | None = None,
+    role: MembershipRole | None = None,
+) -> list[MemberConnection]:
+    """Each group's page of members: one statement for all groups (load_member_pages)."""
+    request = page_request(first, after, last, before)
+    role_value = role.value if role else None
+    keys = [MemberPageKey(group.id, request, role_value) for group in groups]
+    pages = await ctx.loaders.member_page.load_many(keys)
+    return [member_connection(request, page) for page in pages]
+
+
 @strawberry.enum
 class GroupOrder(enum.Enum):
     CREATED_AT_ASC = "created_at_asc"
@@ -72,7 +96,7 @@ class Group(Node):
 
     @strawberry.field
     async def member_count(root: strawberry.Parent[GroupRow], info: Info) -> int:
-        return await info.context.loaders.member_count.load(root.id)
+        return (await groups_member_count(info.context, [root]))[0]
 
     @strawberry.field(description="The group's members, in the order they joined.")
     async def members(
@@ -84,9 +108,7 @@ class Group(Node):
         before: str | None = None,
         role: MembershipRole | None = None,
     ) -> MemberConnection:
-        request = page_request(first, after, last, before)
-        key = MemberPageKey(root.id, request, role.value if role else None)
-        return member_connection(request, await info.context.loaders.member_page.load(key))
+        return (await groups_members(info.context, [root], first, after, last, before, role))[0]
 
     @classmethod
     def is_type_of(cls, obj: Any, info: Any) -> bool:

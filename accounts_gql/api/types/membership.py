@@ -25,7 +25,9 @@ from accounts_gql.api.mutations import input_id, payload
 from accounts_gql.api.pagination import PageInfo, PageRequest, page_info
 from accounts_gql.db.pool import Executor
 from accounts_gql.repositories import memberships as repository
+from accounts_gql.repositories.groups import GroupRow
 from accounts_gql.repositories.memberships import MembershipRow
+from accounts_gql.repositories.users import UserRow
 from accounts_gql.services import memberships as service
 
 if TYPE_CHECKING:
@@ -96,6 +98,19 @@ async def load_member_pages(db: Executor, keys: list[MemberPageKey]) -> list[Mem
     return [pages[key] for key in keys]
 
 
+# Fields of many memberships at once (see users_contacts in api/types/user.py).
+
+
+async def memberships_user(ctx: Context, memberships: list[MembershipRow]) -> list[UserRow | None]:
+    return await ctx.loaders.user.load_many([row.user_id for row in memberships])
+
+
+async def memberships_group(
+    ctx: Context, memberships: list[MembershipRow]
+) -> list[GroupRow | None]:
+    return await ctx.loaders.group.load_many([row.group_id for row in memberships])
+
+
 @strawberry.type(name="Membership", description="A user's role in a group.")
 class Membership:
     joined_at: datetime
@@ -108,13 +123,13 @@ class Membership:
     async def user(
         root: strawberry.Parent[MembershipRow], info: Info
     ) -> Annotated[User, strawberry.lazy(_USER)]:
-        return await info.context.loaders.user.load(root.user_id)
+        return (await memberships_user(info.context, [root]))[0]
 
     @strawberry.field
     async def group(
         root: strawberry.Parent[MembershipRow], info: Info
     ) -> Annotated[Group, strawberry.lazy(_GROUP)]:
-        return await info.context.loaders.group.load(root.group_id)
+        return (await memberships_group(info.context, [root]))[0]
 
     @strawberry.field(description="Who added the member (null once that user is deleted).")
     async def added_by(

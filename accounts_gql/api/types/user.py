@@ -27,6 +27,8 @@ from accounts_gql.api.types.contact import Contact
 from accounts_gql.api.types.node import Node
 from accounts_gql.db.pool import Executor
 from accounts_gql.repositories import users as repository
+from accounts_gql.repositories.contacts import ContactRow
+from accounts_gql.repositories.memberships import MembershipRow
 from accounts_gql.repositories.users import UserRow
 from accounts_gql.services import users as service
 from accounts_gql.services.authorization import can_see_private
@@ -41,6 +43,39 @@ Info = strawberry.Info[Context, None]
 async def load_users(db: Executor, ids: list[uuid.UUID]) -> list[UserRow | None]:
     rows = {row.id: row for row in await repository.users_by_ids(db, ids)}
     return [rows.get(key) for key in ids]
+
+
+# Fields of many users at once: the resolvers below call these with one user,
+# execution plans (api/plans.py) with every user of a level.
+
+
+async def users_contacts(
+    ctx: Context, users: list[UserRow], type: str | None = None, include_inactive: bool = False
+) -> list[list[ContactRow] | None]:
+    """Each user's contacts, or None where the viewer may not see them."""
+    loader = ctx.loaders.all_contacts if include_inactive else ctx.loaders.contacts
+    visible = [user.id for user in users if can_see_private(ctx.viewer, user.id)]
+    loaded = dict(zip(visible, await loader.load_many(visible), strict=True))
+    result: list[list[ContactRow] | None] = []
+    for user in users:
+        rows = loaded.get(user.id)
+        if rows is not None and type is not None:
+            rows = [row for row in rows if row.type_code == type]
+        result.append(rows)
+    return result
+
+
+async def users_primary_contact(
+    ctx: Context, users: list[UserRow], type: str
+) -> list[ContactRow | None]:
+    result: list[ContactRow | None] = []
+    for rows in await users_contacts(ctx, users, type):
+        result.append(next((row for row in rows or () if row.is_primary), None))
+    return result
+
+
+async def users_memberships(ctx: Context, users: list[UserRow]) -> list[list[MembershipRow]]:
+    return await ctx.loaders.memberships.load_many([user.id for user in users])
 
 
 @strawberry.enum(description="Whether a user may sign in.")
@@ -87,32 +122,19 @@ class User(Node):
         type: str | None = None,
         include_inactive: bool = False,
     ) -> list[Contact] | None:
-        ctx = info.context
-        if not can_see_private(ctx.viewer, root.id):
-            return None
-        loader = ctx.loaders.all_contacts if include_inactive else ctx.loaders.contacts
-        rows = await loader.load(root.id)
-        if type is not None:
-            rows = [row for row in rows if row.type_code == type]
-        return rows
+        return (await users_contacts(info.context, [root], type, include_inactive))[0]
 
     @strawberry.field(description="The active primary contact of a type, e.g. 'email'.")
     async def primary_contact(
         root: strawberry.Parent[UserRow], info: Info, type: str
     ) -> Contact | None:
-        ctx = info.context
-        if not can_see_private(ctx.viewer, root.id):
-            return None
-        for row in await ctx.loaders.contacts.load(root.id):
-            if row.is_primary and row.type_code == type:
-                return row
-        return None
+        return (await users_primary_contact(info.context, [root], type))[0]
 
     @strawberry.field(description="The user's group memberships, oldest first.")
     async def memberships(
         root: strawberry.Parent[UserRow], info: Info
     ) -> list[Annotated[Membership, strawberry.lazy("accounts_gql.api.types.membership")]]:
-        return await info.context.loaders.memberships.load(root.id)
+        return (await users_memberships(info.context, [root]))[0]
 
     @strawberry.field(description="The groups the user belongs to.")
     async def groups(

@@ -1,0 +1,174 @@
+"""Runs a query's execution plan (api/plans.py) level by level.
+
+Each level holds the objects reached so far, grouped by the field that returned
+them. Every field of a level is resolved once for all of its parent objects,
+and the awaited ones together (one `gather` per level), so the dataloaders see
+every key of a level in the same tick, as they do under graphql-core. Values are
+completed into plain dicts and lists, ready for orjson.
+
+A plan only runs the path without errors. The first error or forbidden null
+abandons its result (`Deoptimized`), and the caller runs the operation through
+graphql-core instead, which nulls, locates and orders errors as the GraphQL
+specification says. Queries have no side effects, and the request's dataloaders
+keep what they already loaded, so the second run repeats no SQL for those keys.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable
+from dataclasses import dataclass
+from typing import Any, cast
+
+from graphql import DocumentNode, GraphQLResolveInfo
+from graphql.execution.values import VariableValues, get_variable_values
+from loguru import logger
+from strawberry.schema.schema import Schema
+from strawberry.types.info import Info
+
+from accounts_gql.api.context import Context
+from accounts_gql.api.metrics import PLANNED_QUERIES
+from accounts_gql.api.plans import (
+    Deoptimized,
+    FieldKind,
+    FieldPlan,
+    Plan,
+    PlanCache,
+    Sink,
+    field_arguments,
+)
+
+# The fields of one object type, the objects of a level that select them, and
+# the dicts their answers go into.
+Batch = tuple[list[FieldPlan], list[Any], list[dict[str, Any]]]
+
+_planned = PLANNED_QUERIES.labels(outcome="planned")
+_unplanned = PLANNED_QUERIES.labels(outcome="unplanned")
+_deoptimized = PLANNED_QUERIES.labels(outcome="deoptimized")
+
+
+@dataclass(slots=True)
+class PlanResolveInfo:
+    """What Strawberry resolvers of this schema read from `info`: the context."""
+
+    context: Context
+
+
+class PlannedExecution:
+    """Plans cached per document, and their execution for one request at a time."""
+
+    def __init__(self, schema: Schema, max_size: int = 1000) -> None:
+        self.schema = schema
+        self.plans = PlanCache(schema, max_size)
+
+    async def execute(
+        self,
+        source: str,
+        document: DocumentNode,
+        operation_name: str | None,
+        variables: dict[str, Any] | None,
+        context: Context,
+    ) -> dict[str, Any] | None:
+        """The operation's `data`, or None when the standard execution must run it."""
+        template = self.plans.template(source, document, operation_name)
+        if template is None:
+            _unplanned.inc()
+            return None
+        coerced = get_variable_values(
+            self.schema._schema, template.operation.variable_definitions or (), variables or {}
+        )
+        if isinstance(coerced, list):  # the standard path reports them
+            _unplanned.inc()
+            return None
+        plan = self.plans.plan(template, coerced)
+        if plan is None:
+            _unplanned.inc()
+            return None
+        try:
+            data = await PlanRun(self.schema, context, coerced).execute(plan)
+        except Deoptimized:
+            _deoptimized.inc()
+            return None
+        except Exception:
+            # A fault of the plan itself: answer through the standard path, loudly.
+            logger.opt(exception=True).warning("execution plan failed; running the standard one")
+            _deoptimized.inc()
+            return None
+        _planned.inc()
+        return data
+
+
+class PlanRun:
+    """One execution of a plan."""
+
+    def __init__(self, schema: Schema, context: Context, variables: VariableValues) -> None:
+        self.schema = schema
+        self.context = context
+        self.variables = variables
+        self.raw_info = cast("GraphQLResolveInfo[Context]", PlanResolveInfo(context))
+
+    async def execute(self, plan: Plan) -> dict[str, Any]:
+        data: dict[str, Any] = {}
+        level: list[Batch] = [(plan.fields, [None], [data])]
+        while level:
+            level = await self.run_level(level)
+        return data
+
+    async def run_level(self, level: list[Batch]) -> list[Batch]:
+        resolved: list[tuple[FieldPlan, list[dict[str, Any]], Any]] = []
+        pending: list[Awaitable[Any]] = []
+        for fields, parents, outs in level:
+            for plan in fields:
+                try:
+                    values = self.resolve(plan, parents)
+                except Exception as error:
+                    raise Deoptimized(str(error)) from error
+                if not isinstance(values, list):
+                    pending.append(values)
+                resolved.append((plan, outs, values))
+        awaited = iter(await asyncio.gather(*pending, return_exceptions=True) if pending else ())
+        next_level: list[Batch] = []
+        for plan, outs, values in resolved:
+            if not isinstance(values, list):
+                result = next(awaited)
+                if isinstance(result, BaseException):
+                    raise Deoptimized(str(result)) from result
+                values = result
+            sink: Sink = []
+            complete, key = plan.complete, plan.key
+            for out, value in zip(outs, values, strict=True):
+                out[key] = complete(value, sink)
+            if sink:
+                assert plan.child is not None
+                next_level.append((plan.child, [obj for obj, _ in sink], [o for _, o in sink]))
+        return next_level
+
+    def resolve(self, plan: FieldPlan, parents: list[Any]) -> list[Any] | Awaitable[list[Any]]:
+        """The field's value for each parent: a list, or an awaitable of one."""
+        kind = plan.kind
+        if kind is FieldKind.ATTRIBUTE:
+            name = plan.attribute
+            return [getattr(parent, name) for parent in parents]
+        if kind is FieldKind.TYPENAME:
+            return [plan.parent_type] * len(parents)
+        arguments = plan.arguments
+        if arguments is None:
+            arguments = field_arguments(self.schema, plan, self.variables)
+        function = plan.function
+        assert function is not None
+        if kind is FieldKind.BATCH:
+            return cast(Awaitable[list[Any]], function(self.context, parents, **arguments))
+        kwargs = dict(arguments)
+        if plan.info_parameter:
+            assert plan.strawberry_field is not None
+            info = Info(_raw_info=self.raw_info, _field=plan.strawberry_field)
+            kwargs[plan.info_parameter] = info
+        parent_parameter = plan.parent_parameter
+        values = []
+        for parent in parents:
+            if parent_parameter:
+                kwargs[parent_parameter] = parent
+            values.append(function(parent, **kwargs) if plan.passes_self else function(**kwargs))
+        if plan.is_async:
+            return asyncio.gather(*values)
+        return values
