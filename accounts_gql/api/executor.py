@@ -115,25 +115,29 @@ class PlanRun:
         return data
 
     async def run_level(self, level: list[Batch]) -> list[Batch]:
+        # Each field's values: a list, an awaitable of one, or the error it raised.
         resolved: list[tuple[FieldPlan, list[dict[str, Any]], Any]] = []
-        pending: list[Awaitable[Any]] = []
         for fields, parents, outs in level:
             for plan in fields:
                 try:
-                    values = self.resolve(plan, parents)
+                    values: Any = self.resolve(plan, parents)
                 except Exception as error:
-                    raise Deoptimized(str(error)) from error
-                if not isinstance(values, list):
-                    pending.append(values)
+                    values = error
                 resolved.append((plan, outs, values))
-        awaited = iter(await asyncio.gather(*pending, return_exceptions=True) if pending else ())
+        # Every load of the level is asked for by now: awaiting one after the
+        # other costs no round trip and needs no task per field. All are awaited,
+        # also after an error, so that none is left running unobserved.
+        for index, (plan, outs, values) in enumerate(resolved):
+            if not isinstance(values, list | Exception):
+                try:
+                    values = await values
+                except Exception as error:
+                    values = error
+                resolved[index] = (plan, outs, values)
         next_level: list[Batch] = []
         for plan, outs, values in resolved:
-            if not isinstance(values, list):
-                result = next(awaited)
-                if isinstance(result, BaseException):
-                    raise Deoptimized(str(result)) from result
-                values = result
+            if isinstance(values, Exception):
+                raise Deoptimized(str(values)) from values
             sink: Sink = []
             complete, key = plan.complete, plan.key
             for out, value in zip(outs, values, strict=True):

@@ -31,7 +31,7 @@ from accounts_gql.api.schema import schema
 from accounts_gql.api.text import variables_nul_errors
 from accounts_gql.core.errors import DomainError
 from accounts_gql.core.logging import request_id
-from accounts_gql.core.security import viewer_from_authorization
+from accounts_gql.core.security import VerifiedTokens
 from accounts_gql.core.settings import Settings
 from accounts_gql.core.viewer import Viewer
 from accounts_gql.db.pool import Database
@@ -175,6 +175,7 @@ class GraphQLEndpoint:
             introspection=settings.introspection_enabled,
         )
         self.persisted = PersistedDocuments(settings.trusted_documents)
+        self.tokens = VerifiedTokens(settings)
         self.planned = (
             PlannedExecution(schema, max_size=settings.max_documents_cached)
             if settings.compiled_execution
@@ -197,7 +198,7 @@ class GraphQLEndpoint:
             )
         try:
             params = await read_params(request, self.settings)
-            viewer = viewer_from_authorization(self.settings, request.headers.get("authorization"))
+            viewer = self.tokens.viewer(request.headers.get("authorization"))
         except RequestError as error:
             return Response(
                 error_body(error.message, "BAD_REQUEST"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
+from collections.abc import Awaitable
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -53,12 +54,14 @@ async def load_contacts(db: Executor, ids: list[uuid.UUID]) -> list[ContactRow |
 # Fields of many contacts at once (see users_contacts in api/types/user.py).
 
 
-async def contacts_type(ctx: Context, contacts: list[ContactRow]) -> list[ContactTypeRow | None]:
-    return await ctx.loaders.contact_type.load_many([row.contact_type_id for row in contacts])
+def contacts_type(
+    ctx: Context, contacts: list[ContactRow]
+) -> Awaitable[list[ContactTypeRow | None]]:
+    return ctx.loaders.contact_type.load_many([row.contact_type_id for row in contacts])
 
 
-async def contacts_user(ctx: Context, contacts: list[ContactRow]) -> list[UserRow | None]:
-    return await ctx.loaders.user.load_many([row.user_id for row in contacts])
+def contacts_user(ctx: Context, contacts: list[ContactRow]) -> Awaitable[list[UserRow | None]]:
+    return ctx.loaders.user.load_many([row.user_id for row in contacts])
 
 
 @strawberry.type(name="Contact", description="A way to reach a user: an email, a phone, …")

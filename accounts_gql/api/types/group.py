@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import uuid
 from collections import defaultdict
+from collections.abc import Awaitable
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -52,11 +53,11 @@ async def load_member_counts(db: Executor, ids: list[uuid.UUID]) -> list[int]:
 # Fields of many groups at once (see users_contacts in api/types/user.py).
 
 
-async def groups_member_count(ctx: Context, groups: list[GroupRow]) -> list[int]:
-    return await ctx.loaders.member_count.load_many([group.id for group in groups])
+def groups_member_count(ctx: Context, groups: list[GroupRow]) -> Awaitable[list[int]]:
+    return ctx.loaders.member_count.load_many([group.id for group in groups])
 
 
-async def groups_members(
+def groups_members(
     ctx: Context,
     groups: list[GroupRow],
     first: int | None = None,
@@ -64,13 +65,17 @@ async def groups_members(
     last: int | None = None,
     before: str | None = None,
     role: MembershipRole | None = None,
-) -> list[MemberConnection]:
+) -> Awaitable[list[MemberConnection]]:
     """Each group's page of members: one statement for all groups (load_member_pages)."""
     request = page_request(first, after, last, before)
     role_value = role.value if role else None
     keys = [MemberPageKey(group.id, request, role_value) for group in groups]
-    pages = await ctx.loaders.member_page.load_many(keys)
-    return [member_connection(request, page) for page in pages]
+    loading = ctx.loaders.member_page.load_many(keys)
+
+    async def connections() -> list[MemberConnection]:
+        return [member_connection(request, page) for page in await loading]
+
+    return connections()
 
 
 @strawberry.enum

@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 import uuid
 from collections import defaultdict
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
@@ -101,14 +102,16 @@ async def load_member_pages(db: Executor, keys: list[MemberPageKey]) -> list[Mem
 # Fields of many memberships at once (see users_contacts in api/types/user.py).
 
 
-async def memberships_user(ctx: Context, memberships: list[MembershipRow]) -> list[UserRow | None]:
-    return await ctx.loaders.user.load_many([row.user_id for row in memberships])
-
-
-async def memberships_group(
+def memberships_user(
     ctx: Context, memberships: list[MembershipRow]
-) -> list[GroupRow | None]:
-    return await ctx.loaders.group.load_many([row.group_id for row in memberships])
+) -> Awaitable[list[UserRow | None]]:
+    return ctx.loaders.user.load_many([row.user_id for row in memberships])
+
+
+def memberships_group(
+    ctx: Context, memberships: list[MembershipRow]
+) -> Awaitable[list[GroupRow | None]]:
+    return ctx.loaders.group.load_many([row.group_id for row in memberships])
 
 
 @strawberry.type(name="Membership", description="A user's role in a group.")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import uuid
+from collections.abc import Awaitable
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -46,36 +47,45 @@ async def load_users(db: Executor, ids: list[uuid.UUID]) -> list[UserRow | None]
 
 
 # Fields of many users at once: the resolvers below call these with one user,
-# execution plans (api/plans.py) with every user of a level.
+# execution plans (api/plans.py) with every user of a level. Each asks its
+# dataloader before it returns, so loads of one level share a batch however the
+# awaitables are awaited.
 
 
-async def users_contacts(
+def users_contacts(
     ctx: Context, users: list[UserRow], type: str | None = None, include_inactive: bool = False
-) -> list[list[ContactRow] | None]:
+) -> Awaitable[list[list[ContactRow] | None]]:
     """Each user's contacts, or None where the viewer may not see them."""
     loader = ctx.loaders.all_contacts if include_inactive else ctx.loaders.contacts
     visible = [user.id for user in users if can_see_private(ctx.viewer, user.id)]
-    loaded = dict(zip(visible, await loader.load_many(visible), strict=True))
-    result: list[list[ContactRow] | None] = []
-    for user in users:
-        rows = loaded.get(user.id)
-        if rows is not None and type is not None:
-            rows = [row for row in rows if row.type_code == type]
-        result.append(rows)
-    return result
+    loading = loader.load_many(visible)
+
+    async def contacts() -> list[list[ContactRow] | None]:
+        loaded = dict(zip(visible, await loading, strict=True))
+        result: list[list[ContactRow] | None] = []
+        for user in users:
+            rows = loaded.get(user.id)
+            if rows is not None and type is not None:
+                rows = [row for row in rows if row.type_code == type]
+            result.append(rows)
+        return result
+
+    return contacts()
 
 
-async def users_primary_contact(
+def users_primary_contact(
     ctx: Context, users: list[UserRow], type: str
-) -> list[ContactRow | None]:
-    result: list[ContactRow | None] = []
-    for rows in await users_contacts(ctx, users, type):
-        result.append(next((row for row in rows or () if row.is_primary), None))
-    return result
+) -> Awaitable[list[ContactRow | None]]:
+    loading = users_contacts(ctx, users, type)
+
+    async def primary() -> list[ContactRow | None]:
+        return [next((row for row in rows or () if row.is_primary), None) for rows in await loading]
+
+    return primary()
 
 
-async def users_memberships(ctx: Context, users: list[UserRow]) -> list[list[MembershipRow]]:
-    return await ctx.loaders.memberships.load_many([user.id for user in users])
+def users_memberships(ctx: Context, users: list[UserRow]) -> Awaitable[list[list[MembershipRow]]]:
+    return ctx.loaders.memberships.load_many([user.id for user in users])
 
 
 @strawberry.enum(description="Whether a user may sign in.")
