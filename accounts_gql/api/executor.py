@@ -139,9 +139,13 @@ class PlanRun:
             if isinstance(values, Exception):
                 raise Deoptimized(str(values)) from values
             sink: Sink = []
-            complete, key = plan.complete, plan.key
-            for out, value in zip(outs, values, strict=True):
-                out[key] = complete(value, sink)
+            complete, key, exact = plan.complete, plan.key, plan.exact
+            if exact is not None:
+                for out, value in zip(outs, values, strict=True):
+                    out[key] = value if type(value) is exact else complete(value, sink)
+            else:
+                for out, value in zip(outs, values, strict=True):
+                    out[key] = complete(value, sink)
             if sink:
                 assert plan.child is not None
                 next_level.append((plan.child, [obj for obj, _ in sink], [o for _, o in sink]))

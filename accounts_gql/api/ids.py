@@ -12,9 +12,13 @@ import uuid
 
 from graphql import GraphQLError
 
+_URL_SAFE = bytes.maketrans(b"+/", b"-_")
+
 
 def _b64encode(text: str) -> str:
-    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+    # base64url without padding; binascii directly, as ids are encoded per object.
+    encoded = binascii.b2a_base64(text.encode(), newline=False).translate(_URL_SAFE)
+    return encoded.rstrip(b"=").decode()
 
 
 def _b64decode(text: str) -> str:

@@ -8,8 +8,11 @@ that a payload shows what was just written).
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import Awaitable, Iterable
 from functools import partial
+from typing import Any, TypeVar, cast
 
 from strawberry.dataloader import DataLoader
 
@@ -30,24 +33,46 @@ from accounts_gql.repositories.groups import GroupRow
 from accounts_gql.repositories.memberships import MembershipRow
 from accounts_gql.repositories.users import UserRow
 
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class Loader(DataLoader[K, V]):
+    """Strawberry's DataLoader, whose `load_many` waits once per pending batch.
+
+    The base class gathers a future per key, which schedules a callback per key
+    when the batch completes; a page of a hundred rows paid a hundred of them.
+    The keys are asked for before it returns, like the base class does.
+    """
+
+    def load_many(self, keys: Iterable[K]) -> Awaitable[list[V]]:
+        return _results([cast("asyncio.Future[V]", self.load(key)) for key in keys])
+
+
+async def _results(futures: list[asyncio.Future[Any]]) -> list[Any]:
+    for future in futures:
+        if not future.done():
+            await future  # the futures of one batch complete together
+    return [future.result() for future in futures]
+
 
 class Loaders:
     def __init__(self, db: Executor) -> None:
         self.db = db
-        self.user = DataLoader[uuid.UUID, UserRow | None](partial(load_users, db))
-        self.contact = DataLoader[uuid.UUID, ContactRow | None](partial(load_contacts, db))
-        self.contacts = DataLoader[uuid.UUID, list[ContactRow]](
+        self.user = Loader[uuid.UUID, UserRow | None](partial(load_users, db))
+        self.contact = Loader[uuid.UUID, ContactRow | None](partial(load_contacts, db))
+        self.contacts = Loader[uuid.UUID, list[ContactRow]](
             partial(load_contacts_by_user, db, False)
         )
-        self.all_contacts = DataLoader[uuid.UUID, list[ContactRow]](
+        self.all_contacts = Loader[uuid.UUID, list[ContactRow]](
             partial(load_contacts_by_user, db, True)
         )
-        self.contact_type = DataLoader[uuid.UUID, ContactTypeRow | None](
+        self.contact_type = Loader[uuid.UUID, ContactTypeRow | None](
             partial(load_contact_types, db)
         )
-        self.memberships = DataLoader[uuid.UUID, list[MembershipRow]](
+        self.memberships = Loader[uuid.UUID, list[MembershipRow]](
             partial(load_memberships_by_user, db)
         )
-        self.group = DataLoader[uuid.UUID, GroupRow | None](partial(load_groups, db))
-        self.member_count = DataLoader[uuid.UUID, int](partial(load_member_counts, db))
-        self.member_page = DataLoader[MemberPageKey, MemberPage](partial(load_member_pages, db))
+        self.group = Loader[uuid.UUID, GroupRow | None](partial(load_groups, db))
+        self.member_count = Loader[uuid.UUID, int](partial(load_member_counts, db))
+        self.member_page = Loader[MemberPageKey, MemberPage](partial(load_member_pages, db))

@@ -124,9 +124,12 @@ class FieldPlan:
     child: list[FieldPlan] | None = None
     # Completes one value; objects go to the sink for the next level.
     complete: Completer = field(default=None)  # type: ignore[assignment]
+    # Leaf values of this Python type need no completion (str for String, …).
+    exact: type | None = None
 
     def __post_init__(self) -> None:
         self.complete = completer(self.return_type)
+        self.exact = exact_type(self.return_type)
 
 
 @dataclass(slots=True)
@@ -270,14 +273,23 @@ class PlanBuilder:
 
 def completer(return_type: GraphQLOutputType) -> Completer:
     """CompleteValue of the GraphQL specification, specialised for one type."""
-    if isinstance(return_type, GraphQLNonNull):
-        return _non_null(completer(return_type.of_type))
-    if isinstance(return_type, GraphQLList):
-        return _list(completer(return_type.of_type))
-    if isinstance(return_type, GraphQLObjectType):
-        return _object(return_type)
-    assert isinstance(return_type, GraphQLScalarType | GraphQLEnumType)
-    return _leaf(return_type)
+    non_null = isinstance(return_type, GraphQLNonNull)
+    named = return_type.of_type if isinstance(return_type, GraphQLNonNull) else return_type
+    if isinstance(named, GraphQLList):
+        inner = _list(completer(named.of_type))
+        return _non_null(inner) if non_null else inner
+    if isinstance(named, GraphQLObjectType):
+        return _object(named, non_null)
+    assert isinstance(named, GraphQLScalarType | GraphQLEnumType)
+    return _leaf(named, non_null)
+
+
+def exact_type(return_type: GraphQLOutputType) -> type | None:
+    """The Python type whose values a leaf field passes through unchanged, if any."""
+    named = return_type.of_type if isinstance(return_type, GraphQLNonNull) else return_type
+    if isinstance(named, GraphQLScalarType):
+        return _EXACT.get(named.name)
+    return None
 
 
 def _non_null(inner: Completer) -> Completer:
@@ -301,11 +313,13 @@ def _list(inner: Completer) -> Completer:
     return complete
 
 
-def _object(object_type: GraphQLObjectType) -> Completer:
+def _object(object_type: GraphQLObjectType, non_null: bool) -> Completer:
     is_type_of = object_type.is_type_of
 
     def complete(value: Any, sink: Sink) -> Any:
         if value is None:
+            if non_null:
+                raise Deoptimized("null for a non-null field")
             return None
         if is_type_of is not None and not is_type_of(value, None):  # type: ignore[arg-type]
             raise Deoptimized(f"not a {object_type.name}")
@@ -317,17 +331,19 @@ def _object(object_type: GraphQLObjectType) -> Completer:
 
 
 # Built-in scalars whose Python values pass through unchanged.
-_EXACT = {"String": str, "ID": str, "Boolean": bool}
+_EXACT: dict[str, type] = {"String": str, "ID": str, "Boolean": bool}
 _INT_RANGE = range(-(2**31), 2**31)
 
 
-def _leaf(leaf_type: GraphQLScalarType | GraphQLEnumType) -> Completer:
+def _leaf(leaf_type: GraphQLScalarType | GraphQLEnumType, non_null: bool) -> Completer:
     coerce = leaf_type.coerce_output_value
     exact = _EXACT.get(leaf_type.name)
     is_int = leaf_type.name == "Int"
 
     def complete(value: Any, _sink: Sink) -> Any:
         if value is None or value is Undefined:
+            if non_null:
+                raise Deoptimized("null for a non-null field")
             return None
         kind = type(value)
         if kind is exact or (is_int and kind is int and value in _INT_RANGE):
