@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Awaitable, Iterable
-from functools import partial
+from functools import cached_property, partial
 from typing import Any, TypeVar, cast
 
 from strawberry.dataloader import DataLoader
@@ -57,22 +57,43 @@ async def _results(futures: list[asyncio.Future[Any]]) -> list[Any]:
 
 
 class Loaders:
+    """Each loader is made on first use: most requests need two or three of them."""
+
     def __init__(self, db: Executor) -> None:
         self.db = db
-        self.user = Loader[uuid.UUID, UserRow | None](partial(load_users, db))
-        self.contact = Loader[uuid.UUID, ContactRow | None](partial(load_contacts, db))
-        self.contacts = Loader[uuid.UUID, list[ContactRow]](
-            partial(load_contacts_by_user, db, False)
-        )
-        self.all_contacts = Loader[uuid.UUID, list[ContactRow]](
-            partial(load_contacts_by_user, db, True)
-        )
-        self.contact_type = Loader[uuid.UUID, ContactTypeRow | None](
-            partial(load_contact_types, db)
-        )
-        self.memberships = Loader[uuid.UUID, list[MembershipRow]](
-            partial(load_memberships_by_user, db)
-        )
-        self.group = Loader[uuid.UUID, GroupRow | None](partial(load_groups, db))
-        self.member_count = Loader[uuid.UUID, int](partial(load_member_counts, db))
-        self.member_page = Loader[MemberPageKey, MemberPage](partial(load_member_pages, db))
+
+    @cached_property
+    def user(self) -> Loader[uuid.UUID, UserRow | None]:
+        return Loader(partial(load_users, self.db))
+
+    @cached_property
+    def contact(self) -> Loader[uuid.UUID, ContactRow | None]:
+        return Loader(partial(load_contacts, self.db))
+
+    @cached_property
+    def contacts(self) -> Loader[uuid.UUID, list[ContactRow]]:
+        return Loader(partial(load_contacts_by_user, self.db, False))
+
+    @cached_property
+    def all_contacts(self) -> Loader[uuid.UUID, list[ContactRow]]:
+        return Loader(partial(load_contacts_by_user, self.db, True))
+
+    @cached_property
+    def contact_type(self) -> Loader[uuid.UUID, ContactTypeRow | None]:
+        return Loader(partial(load_contact_types, self.db))
+
+    @cached_property
+    def memberships(self) -> Loader[uuid.UUID, list[MembershipRow]]:
+        return Loader(partial(load_memberships_by_user, self.db))
+
+    @cached_property
+    def group(self) -> Loader[uuid.UUID, GroupRow | None]:
+        return Loader(partial(load_groups, self.db))
+
+    @cached_property
+    def member_count(self) -> Loader[uuid.UUID, int]:
+        return Loader(partial(load_member_counts, self.db))
+
+    @cached_property
+    def member_page(self) -> Loader[MemberPageKey, MemberPage]:
+        return Loader(partial(load_member_pages, self.db))
