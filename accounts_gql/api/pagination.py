@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import strawberry
@@ -61,6 +62,25 @@ def page_request(
         after=decode_cursor(after) if after else None,
         before=decode_cursor(before) if before else None,
     )
+
+
+def timestamp_cursors(request: PageRequest) -> PageRequest:
+    """The request, once its cursors are known to point into a time-ordered list.
+
+    A cursor of another order (a username or slug where a time belongs) would
+    otherwise fail in the database as an internal error.
+    """
+    for name, cursor in (("after", request.after), ("before", request.before)):
+        if cursor is None:
+            continue
+        try:
+            datetime.fromisoformat(cursor[0])
+        except ValueError as error:
+            raise GraphQLError(
+                f"'{name}' is not a cursor of this connection's order.",
+                extensions={"code": "INVALID_CURSOR"},
+            ) from error
+    return request
 
 
 def page_info(request: PageRequest, has_more: bool, edges: list[Any]) -> PageInfo:

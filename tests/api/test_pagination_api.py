@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from accounts_gql.api.ids import encode_id
+from accounts_gql.api.ids import encode_cursor, encode_id
 from tests.api.conftest import GraphQL
 
 MakeUser = Callable[..., Awaitable[uuid.UUID]]
@@ -230,6 +230,30 @@ async def test_a_malformed_cursor_is_an_invalid_cursor_error(
     viewer = await make_user()
     body = await gql('{ users(first: 2, after: "bm9wZQ") { totalCount } }', as_user=viewer)
     assert [e["extensions"]["code"] for e in body["errors"]] == ["INVALID_CURSOR"]
+
+
+async def test_a_cursor_of_another_order_is_an_invalid_cursor_error(
+    gql: GraphQL, make_user: MakeUser, pool: asyncpg.Pool
+) -> None:
+    """A slug or username where a time belongs is the caller's mistake, not a 500."""
+    group, owner = await member_group(pool, make_user, 2)
+    foreign = encode_cursor("some-slug", uuid.uuid4())
+    queries = (
+        "query($c: String) { groups(first: 2, after: $c) { totalCount } }",
+        "query($c: String) { groups(last: 2, before: $c) { totalCount } }",
+        f'query($c: String) {{ group(id: "{encode_id("Group", group)}") '
+        "{ members(first: 2, after: $c) { edges { cursor } } } }",
+        "query($c: String) { me { groups(first: 2, after: $c) { edges { cursor } } } }",
+    )
+    for query in queries:
+        body = await gql(query, {"c": foreign}, as_user=owner)
+        assert [e["extensions"]["code"] for e in body["errors"]] == ["INVALID_CURSOR"], query
+    by_slug = await gql(
+        "query($c: String) { groups(first: 2, after: $c, orderBy: SLUG_ASC) { totalCount } }",
+        {"c": foreign},
+        as_user=owner,
+    )
+    assert "errors" not in by_slug
 
 
 # Member pages -------------------------------------------------------------------------

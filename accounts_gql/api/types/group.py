@@ -23,7 +23,13 @@ from accounts_gql.api.errors import (
 )
 from accounts_gql.api.ids import decode_id, encode_cursor, encode_id
 from accounts_gql.api.mutations import input_id, payload
-from accounts_gql.api.pagination import PageInfo, PageRequest, page_info, page_request
+from accounts_gql.api.pagination import (
+    PageInfo,
+    PageRequest,
+    page_info,
+    page_request,
+    timestamp_cursors,
+)
 from accounts_gql.api.types.membership import (
     MemberConnection,
     MemberPageKey,
@@ -67,7 +73,7 @@ def groups_members(
     role: MembershipRole | None = None,
 ) -> Awaitable[list[MemberConnection]]:
     """Each group's page of members: one statement for all groups (load_member_pages)."""
-    request = page_request(first, after, last, before)
+    request = timestamp_cursors(page_request(first, after, last, before))
     role_value = role.value if role else None
     keys = [MemberPageKey(group.id, request, role_value) for group in groups]
     loading = ctx.loaders.member_page.load_many(keys)
@@ -196,6 +202,8 @@ class GroupQueries:
         order_by: GroupOrder = GroupOrder.CREATED_AT_ASC,
     ) -> GroupConnection:
         request = page_request(first, after, last, before)
+        if order_by in (GroupOrder.CREATED_AT_ASC, GroupOrder.CREATED_AT_DESC):
+            timestamp_cursors(request)
         return await groups_connection(info, request, search, order_by)
 
 

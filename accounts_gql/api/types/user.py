@@ -23,7 +23,13 @@ from accounts_gql.api.errors import (
 )
 from accounts_gql.api.ids import decode_id, encode_cursor, encode_id
 from accounts_gql.api.mutations import input_id, payload
-from accounts_gql.api.pagination import PageInfo, PageRequest, page_info, page_request
+from accounts_gql.api.pagination import (
+    PageInfo,
+    PageRequest,
+    page_info,
+    page_request,
+    timestamp_cursors,
+)
 from accounts_gql.api.types.contact import Contact
 from accounts_gql.api.types.node import Node
 from accounts_gql.db.pool import Executor
@@ -157,7 +163,8 @@ class User(Node):
     ) -> Annotated[GroupConnection, strawberry.lazy("accounts_gql.api.types.group")]:
         from accounts_gql.api.types.membership import groups_of_user
 
-        return await groups_of_user(info, root.id, page_request(first, after, last, before))
+        request = timestamp_cursors(page_request(first, after, last, before))
+        return await groups_of_user(info, root.id, request)
 
     @classmethod
     def is_type_of(cls, obj: Any, info: Any) -> bool:
