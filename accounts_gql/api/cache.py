@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-from contextlib import suppress
 from typing import Any
 
-from strawberry.dataloader import DataLoader
+from accounts_gql.api.dataloader import Loader
 
 
-def forget(loader: DataLoader[Any, Any], key: Any) -> None:
-    """Drops a key, if the loader has it (strawberry's clear raises otherwise)."""
-    with suppress(KeyError):
-        loader.clear(key)
-
-
-def replace(loader: DataLoader[Any, Any], key: Any, value: Any) -> None:
-    forget(loader, key)
+def replace(loader: Loader[Any, Any], key: Any, value: Any) -> None:
+    loader.clear(key)
     loader.prime(key, value)

@@ -8,14 +8,10 @@ that a payload shows what was just written).
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import Awaitable, Iterable
 from functools import cached_property, partial
-from typing import Any, TypeVar, cast
 
-from strawberry.dataloader import DataLoader
-
+from accounts_gql.api.dataloader import Loader
 from accounts_gql.api.types.contact import load_contacts, load_contacts_by_user
 from accounts_gql.api.types.contact_type import load_contact_types
 from accounts_gql.api.types.group import load_groups, load_member_counts
@@ -32,28 +28,6 @@ from accounts_gql.repositories.contacts import ContactRow
 from accounts_gql.repositories.groups import GroupRow
 from accounts_gql.repositories.memberships import MembershipRow
 from accounts_gql.repositories.users import UserRow
-
-K = TypeVar("K")
-V = TypeVar("V")
-
-
-class Loader(DataLoader[K, V]):
-    """Strawberry's DataLoader, whose `load_many` waits once per pending batch.
-
-    The base class gathers a future per key, which schedules a callback per key
-    when the batch completes; a page of a hundred rows paid a hundred of them.
-    The keys are asked for before it returns, like the base class does.
-    """
-
-    def load_many(self, keys: Iterable[K]) -> Awaitable[list[V]]:
-        return _results([cast("asyncio.Future[V]", self.load(key)) for key in keys])
-
-
-async def _results(futures: list[asyncio.Future[Any]]) -> list[Any]:
-    for future in futures:
-        if not future.done():
-            await future  # the futures of one batch complete together
-    return [future.result() for future in futures]
 
 
 class Loaders:

@@ -339,6 +339,9 @@ def _leaf(leaf_type: GraphQLScalarType | GraphQLEnumType, non_null: bool) -> Com
     coerce = leaf_type.coerce_output_value
     exact = _EXACT.get(leaf_type.name)
     is_int = leaf_type.name == "Int"
+    # A Strawberry enum's members and their names, as its own coercion gives them.
+    members = getattr(leaf_type, "wrapped_cls", None)
+    names: dict[Any, str] = {member: coerce(member) for member in members or ()}
 
     def complete(value: Any, _sink: Sink) -> Any:
         if value is None or value is Undefined:
@@ -348,6 +351,9 @@ def _leaf(leaf_type: GraphQLScalarType | GraphQLEnumType, non_null: bool) -> Com
         kind = type(value)
         if kind is exact or (is_int and kind is int and value in _INT_RANGE):
             return value
+        name = names.get(value) if kind is members else None
+        if name is not None:
+            return name
         try:
             coerced = coerce(value)
         except Exception as error:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 
-from accounts_gql.api.cache import forget, replace
+from accounts_gql.api.cache import replace
 from accounts_gql.api.context import Context
 from accounts_gql.api.errors import (
     ContactValueTaken,
@@ -144,8 +144,8 @@ def _success_for(info: Info) -> Any:
 
     def success(row: ContactRow) -> ContactPayloadSuccess:
         loaders = info.context.loaders
-        forget(loaders.contacts, row.user_id)
-        forget(loaders.all_contacts, row.user_id)
+        loaders.contacts.clear(row.user_id)
+        loaders.all_contacts.clear(row.user_id)
         replace(loaders.contact, row.id, row)
         return ContactPayloadSuccess(contact=row)
 

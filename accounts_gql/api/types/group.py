@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import strawberry
 from graphql import GraphQLError
 
-from accounts_gql.api.cache import forget, replace
+from accounts_gql.api.cache import replace
 from accounts_gql.api.context import Context
 from accounts_gql.api.errors import (
     Forbidden,
@@ -260,7 +260,7 @@ def _group_success(info: Info) -> Any:
     def success(row: GroupRow) -> GroupPayloadSuccess:
         loaders = info.context.loaders
         replace(loaders.group, row.id, row)
-        forget(loaders.member_count, row.id)
+        loaders.member_count.clear(row.id)
         return GroupPayloadSuccess(group=row)
 
     return success
@@ -303,7 +303,7 @@ class GroupMutations:
         ctx = info.context
 
         def success(group_id: uuid.UUID) -> DeleteGroupSuccess:
-            forget(ctx.loaders.group, group_id)
+            ctx.loaders.group.clear(group_id)
             return DeleteGroupSuccess(deleted_group_id=strawberry.ID(encode_id("Group", group_id)))
 
         return await payload(

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 
-from accounts_gql.api.cache import forget
 from accounts_gql.api.context import Context
 from accounts_gql.api.errors import (
     AlreadyMember,
@@ -253,8 +252,8 @@ RemoveGroupMemberPayload = Annotated[
 
 def _forget(info: Info, group_id: uuid.UUID, user_id: uuid.UUID) -> None:
     loaders = info.context.loaders
-    forget(loaders.memberships, user_id)
-    forget(loaders.member_count, group_id)
+    loaders.memberships.clear(user_id)
+    loaders.member_count.clear(group_id)
     loaders.member_page.clear_all()
 
 

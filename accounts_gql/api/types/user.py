@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import strawberry
 from strawberry.scalars import JSON
 
-from accounts_gql.api.cache import forget, replace
+from accounts_gql.api.cache import replace
 from accounts_gql.api.context import Context
 from accounts_gql.api.errors import (
     Forbidden,
@@ -434,7 +434,7 @@ class UserMutations:
         ctx = info.context
 
         def success(user_id: uuid.UUID) -> DeleteUserSuccess:
-            forget(ctx.loaders.user, user_id)
+            ctx.loaders.user.clear(user_id)
             return DeleteUserSuccess(deleted_user_id=strawberry.ID(encode_id("User", user_id)))
 
         return await payload(

@@ -1,0 +1,80 @@
+"""The request's loader: one batch per round of the event loop, one fetch per key."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from accounts_gql.api.dataloader import Loader
+
+
+class Source:
+    """A batch function that records the batches it is asked for."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[int]] = []
+
+    async def __call__(self, keys: list[int]) -> list[str]:
+        self.batches.append(keys)
+        await asyncio.sleep(0)
+        return [f"v{key}" for key in keys]
+
+
+async def test_keys_asked_for_together_are_one_batch_and_each_key_is_fetched_once() -> None:
+    source = Source()
+    loader = Loader(source)
+    many = loader.load_many([1, 2, 1])
+    one = loader.load(3)
+    assert await many == ["v1", "v2", "v1"]
+    assert await one == "v3"
+    assert await loader.load_many([2, 3, 4]) == ["v2", "v3", "v4"]
+    assert source.batches == [[1, 2, 3], [4]]
+
+
+async def test_loads_from_tasks_started_together_share_a_batch() -> None:
+    source = Source()
+    loader = Loader(source)
+
+    async def ask(key: int) -> str:
+        return await loader.load(key)
+
+    assert await asyncio.gather(*(ask(key) for key in range(5))) == [f"v{k}" for k in range(5)]
+    assert source.batches == [[0, 1, 2, 3, 4]]
+
+
+async def test_prime_answers_without_a_fetch_and_clear_forgets() -> None:
+    source = Source()
+    loader = Loader(source)
+    loader.prime(1, "primed")
+    pending = loader.load(2)
+    loader.prime(2, "primed too")  # answers the key still waiting for dispatch
+    assert await loader.load_many([1, 2]) == ["primed", "primed too"]
+    assert await pending == "primed too"
+    assert source.batches == []
+    loader.prime(1, "ignored")  # a cached key keeps its value
+    assert await loader.load(1) == "primed"
+    loader.clear(1)
+    loader.clear(99)  # an unknown key is no error
+    assert await loader.load(1) == "v1"
+    assert source.batches == [[1]]
+
+
+async def test_a_failing_batch_fails_each_of_its_keys() -> None:
+    async def broken(keys: list[int]) -> list[str]:
+        raise RuntimeError("database gone")
+
+    loader = Loader(broken)
+    with pytest.raises(RuntimeError, match="database gone"):
+        await loader.load_many([1, 2])
+    with pytest.raises(RuntimeError, match="database gone"):
+        await loader.load(2)
+
+
+async def test_a_batch_function_must_answer_every_key() -> None:
+    async def short(keys: list[int]) -> list[str]:
+        return ["only one"]
+
+    loader = Loader(short)
+    with pytest.raises(ValueError, match="2 keys but 1 values"):
+        await loader.load_many([1, 2])
