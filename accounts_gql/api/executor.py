@@ -34,6 +34,7 @@ from accounts_gql.api.plans import (
     FieldPlan,
     Plan,
     PlanCache,
+    Shape,
     Sink,
     field_arguments,
 )
@@ -138,18 +139,69 @@ class PlanRun:
         for plan, outs, values in resolved:
             if isinstance(values, Exception):
                 raise Deoptimized(str(values)) from values
-            sink: Sink = []
-            complete, key, exact = plan.complete, plan.key, plan.exact
-            if exact is not None:
-                for out, value in zip(outs, values, strict=True):
-                    out[key] = value if type(value) is exact else complete(value, sink)
-            else:
-                for out, value in zip(outs, values, strict=True):
-                    out[key] = complete(value, sink)
-            if sink:
-                assert plan.child is not None
-                next_level.append((plan.child, [obj for obj, _ in sink], [o for _, o in sink]))
+            batch = self.complete(plan, outs, values)
+            if batch is not None:
+                next_level.append(batch)
         return next_level
+
+    def complete(
+        self, plan: FieldPlan, outs: list[dict[str, Any]], values: list[Any]
+    ) -> Batch | None:
+        """Writes the field's completed values; the objects it returns, for the next level.
+
+        The common shapes are completed inline (one call per field, not per value).
+        """
+        key, shape = plan.key, plan.shape
+        if shape is Shape.EXACT_LEAF:
+            exact, complete_one = plan.exact, plan.complete
+            for out, value in zip(outs, values, strict=True):
+                out[key] = value if type(value) is exact else complete_one(value, [])
+            return None
+        if shape is Shape.OTHER:
+            sink: Sink = []
+            complete_one = plan.complete
+            for out, value in zip(outs, values, strict=True):
+                out[key] = complete_one(value, sink)
+            if not sink:
+                return None
+            assert plan.child is not None
+            return plan.child, [obj for obj, _ in sink], [o for _, o in sink]
+        parents: list[Any] = []
+        children: list[dict[str, Any]] = []
+        is_type_of = plan.is_type_of
+        for out, value in zip(outs, values, strict=True):
+            if value is None:
+                if plan.non_null:
+                    raise Deoptimized(f"null for the non-null {plan.key}")
+                out[key] = None
+            elif shape is Shape.OBJECT:
+                if is_type_of is not None and not is_type_of(value, None):
+                    raise Deoptimized(f"not the type of {plan.key}")
+                child: dict[str, Any] = {}
+                out[key] = child
+                parents.append(value)
+                children.append(child)
+            else:
+                if not isinstance(value, list | tuple):
+                    raise Deoptimized(f"not a list for {plan.key}")
+                items: list[dict[str, Any] | None] = []
+                for item in value:
+                    if item is None:
+                        if plan.items_non_null:
+                            raise Deoptimized(f"null item in {plan.key}")
+                        items.append(None)
+                        continue
+                    if is_type_of is not None and not is_type_of(item, None):
+                        raise Deoptimized(f"not the type of {plan.key}")
+                    child = {}
+                    items.append(child)
+                    parents.append(item)
+                    children.append(child)
+                out[key] = items
+        if not parents:
+            return None
+        assert plan.child is not None
+        return plan.child, parents, children
 
     def resolve(self, plan: FieldPlan, parents: list[Any]) -> list[Any] | Awaitable[list[Any]]:
         """The field's value for each parent: a list, or an awaitable of one."""

@@ -93,6 +93,13 @@ class FieldKind(enum.Enum):
     BATCH = "batch"  # a function of BATCHED, called once with all parent objects
 
 
+class Shape(enum.Enum):
+    EXACT_LEAF = "exact leaf"  # String, ID, Boolean
+    OBJECT = "object"
+    OBJECT_LIST = "list of objects"
+    OTHER = "other"  # completed by FieldPlan.complete
+
+
 class Deoptimized(Exception):
     """The plan's result cannot stand (an error, a null where none may be); the
     standard execution runs the operation instead and reports it as the spec says."""
@@ -124,12 +131,33 @@ class FieldPlan:
     child: list[FieldPlan] | None = None
     # Completes one value; objects go to the sink for the next level.
     complete: Completer = field(default=None)  # type: ignore[assignment]
-    # Leaf values of this Python type need no completion (str for String, …).
+    # How the executor completes the values: a shape it handles inline, or OTHER
+    # (the completer). EXACT_LEAF values of the `exact` Python type pass unchanged.
+    shape: Shape = field(default=None)  # type: ignore[assignment]
     exact: type | None = None
+    non_null: bool = False  # the field's type is non-null
+    items_non_null: bool = False  # OBJECT_LIST: its items are non-null
+    is_type_of: Callable[[Any, Any], Any] | None = None  # OBJECT, OBJECT_LIST
 
     def __post_init__(self) -> None:
         self.complete = completer(self.return_type)
         self.exact = exact_type(self.return_type)
+        inner = self.return_type
+        self.non_null = isinstance(inner, GraphQLNonNull)
+        if isinstance(inner, GraphQLNonNull):
+            inner = inner.of_type
+        self.shape = Shape.OTHER
+        if isinstance(inner, GraphQLList):
+            item = inner.of_type
+            self.items_non_null = isinstance(item, GraphQLNonNull)
+            if isinstance(item, GraphQLNonNull):
+                item = item.of_type
+            if isinstance(item, GraphQLObjectType):
+                self.shape, self.is_type_of = Shape.OBJECT_LIST, item.is_type_of
+        elif isinstance(inner, GraphQLObjectType):
+            self.shape, self.is_type_of = Shape.OBJECT, inner.is_type_of
+        elif self.exact is not None:
+            self.shape = Shape.EXACT_LEAF
 
 
 @dataclass(slots=True)
