@@ -39,7 +39,12 @@ class Loader(Generic[K, V]):
 
     def load_many(self, keys: Iterable[K]) -> Awaitable[list[V]]:
         """The values of `keys`, in order; the keys are asked for before it returns."""
-        return _results([self.load(key) for key in keys])
+        cached = self._futures.get
+        futures = []
+        for key in keys:
+            future = cached(key)
+            futures.append(self._enqueue(key) if future is None else future)
+        return _results(futures)
 
     def prime(self, key: K, value: V) -> None:
         """Caches `value` unless the key is cached already; answers it if pending."""

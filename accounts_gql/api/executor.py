@@ -218,6 +218,9 @@ class PlanRun:
         assert function is not None
         if kind is FieldKind.BATCH:
             return cast(Awaitable[list[Any]], function(self.context, parents, **arguments))
+        if plan.parent_only:
+            values = [function(parent) for parent in parents]
+            return asyncio.gather(*values) if plan.is_async else values
         kwargs = dict(arguments)
         if plan.info_parameter:
             assert plan.strawberry_field is not None

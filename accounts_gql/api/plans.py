@@ -122,6 +122,7 @@ class FieldPlan:
     attribute: str = ""
     function: Callable[..., Any] | None = None
     passes_self: bool = False
+    parent_only: bool = False  # the resolver's one parameter is the parent
     parent_parameter: str | None = None  # the resolver's root/parent parameter
     info_parameter: str | None = None
     is_async: bool = False
@@ -284,6 +285,10 @@ class PlanBuilder:
             plan.parent_parameter = parent_parameter.name if parent_parameter else None
             plan.info_parameter = info_parameter.name if info_parameter else None
             plan.is_async = strawberry_field.is_async
+            # Most resolvers (ids, enums) take the parent alone: called positionally.
+            plan.parent_only = len(resolver.signature.parameters) == 1 and bool(
+                plan.passes_self or plan.parent_parameter
+            )
         if strawberry_field.arguments and not _uses_variables(node):
             plan.arguments = field_arguments(self.schema, plan, self.variables)
         elif not strawberry_field.arguments:
