@@ -28,5 +28,6 @@ async def test_seeding_twice_does_not_collide(db: asyncpg.Connection) -> None:
     first = await seed_demo(db, users=50, groups=2)
     second = await seed_demo(db, users=50, groups=2)
     assert (second.users, second.groups, second.memberships) == (50, 2, first.memberships)
-    # A phone number that happens to repeat an earlier seeding's is skipped.
-    assert first.contacts - 45 <= second.contacts <= first.contacts
+    # Each user gets 2–3 contacts at random; a phone number that happens to repeat
+    # an earlier seeding's is skipped rather than failing the seeding.
+    assert 2 * 50 <= second.contacts <= 3 * 50
