@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import TypeVar
 
 import strawberry
 from graphql import GraphQLError
 
 from accounts_gql.api.ids import decode_cursor
+
+T = TypeVar("T")
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
@@ -83,11 +86,13 @@ def timestamp_cursors(request: PageRequest) -> PageRequest:
     return request
 
 
-def page_info(request: PageRequest, has_more: bool, edges: list[Any]) -> PageInfo:
+def page_info(
+    request: PageRequest, has_more: bool, rows: Sequence[T], cursor: Callable[[T], str]
+) -> PageInfo:
     """PageInfo for a page fetched by `request`; has_more looks in its direction."""
     return PageInfo(
         has_next_page=has_more if not request.backward else request.before is not None,
         has_previous_page=has_more if request.backward else request.after is not None,
-        start_cursor=edges[0].cursor if edges else None,
-        end_cursor=edges[-1].cursor if edges else None,
+        start_cursor=cursor(rows[0]) if rows else None,
+        end_cursor=cursor(rows[-1]) if rows else None,
     )

@@ -7,6 +7,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Awaitable
 from datetime import datetime
+from operator import attrgetter
 from typing import Annotated, Any
 
 import strawberry
@@ -171,7 +172,9 @@ async def groups_connection(
         ctx.loaders.group.prime(row.id, row)
     edges = [GroupEdge(cursor=group_cursor(row, order), node=row) for row in page.rows]
     return GroupConnection(
-        edges=edges, page_info=page_info(request, page.has_more, edges), _search=search
+        edges=edges,
+        page_info=page_info(request, page.has_more, edges, attrgetter("cursor")),
+        _search=search,
     )
 
 

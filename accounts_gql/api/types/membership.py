@@ -8,6 +8,7 @@ from collections import defaultdict
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import datetime
+from operator import attrgetter
 from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
@@ -152,8 +153,11 @@ def membership_cursor(row: MembershipRow, entity_id: uuid.UUID) -> str:
 
 @strawberry.type
 class MemberEdge:
-    cursor: str
     node: Membership
+
+    @strawberry.field
+    def cursor(self) -> str:
+        return member_cursor(self.node)
 
 
 @strawberry.type
@@ -166,9 +170,15 @@ class MemberConnection:
         return [edge.node for edge in self.edges]
 
 
+def member_cursor(row: MembershipRow) -> str:
+    return membership_cursor(row, row.user_id)
+
+
 def member_connection(request: PageRequest, page: MemberPage) -> MemberConnection:
-    edges = [MemberEdge(cursor=membership_cursor(row, row.user_id), node=row) for row in page.rows]
-    return MemberConnection(edges=edges, page_info=page_info(request, page.has_more, edges))
+    return MemberConnection(
+        edges=[MemberEdge(node=row) for row in page.rows],
+        page_info=page_info(request, page.has_more, page.rows, member_cursor),
+    )
 
 
 async def groups_of_user(info: Info, user_id: uuid.UUID, request: PageRequest) -> GroupConnection:
@@ -189,7 +199,8 @@ async def groups_of_user(info: Info, user_id: uuid.UUID, request: PageRequest) -
         for row, group in zip(rows, groups, strict=True)
         if group is not None
     ]
-    return GroupConnection(edges=edges, page_info=page_info(request, has_more, edges), _search=None)
+    page = page_info(request, has_more, edges, attrgetter("cursor"))
+    return GroupConnection(edges=edges, page_info=page, _search=None)
 
 
 def _within(row: MembershipRow, request: PageRequest) -> bool:

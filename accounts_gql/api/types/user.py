@@ -6,6 +6,7 @@ import enum
 import uuid
 from collections.abc import Awaitable
 from datetime import datetime
+from functools import partial
 from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
@@ -189,8 +190,13 @@ class UserFilter:
 
 @strawberry.type
 class UserEdge:
-    cursor: str
     node: User
+    order: strawberry.Private[UserOrder]
+
+    @strawberry.field
+    def cursor(self) -> str:
+        """Computed when asked for: most reads of a page never ask."""
+        return user_cursor(self.node, self.order)
 
 
 @strawberry.type
@@ -231,10 +237,9 @@ async def users_connection(
     )
     for row in page.rows:
         ctx.loaders.user.prime(row.id, row)
-    edges = [UserEdge(cursor=user_cursor(row, order), node=row) for row in page.rows]
     return UserConnection(
-        edges=edges,
-        page_info=page_info(request, page.has_more, edges),
+        edges=[UserEdge(node=row, order=order) for row in page.rows],
+        page_info=page_info(request, page.has_more, page.rows, partial(user_cursor, order=order)),
         _count_args=(search, status, group_id, role),
     )
 
