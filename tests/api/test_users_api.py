@@ -510,3 +510,18 @@ async def test_delete_user_errors_change_nothing(
     )
     assert absent["__typename"] == "NotFound"
     assert await events(pool, missing) == []
+
+
+async def test_user_and_group_need_exactly_one_way_to_name_them(
+    gql: GraphQL, make_user: Callable[..., Awaitable[uuid.UUID]]
+) -> None:
+    viewer = await make_user()
+    for query in (
+        "{ user { id } }",
+        '{ user(id: "x", username: "y") { id } }',
+        "{ group { id } }",
+        '{ group(id: "x", slug: "y") { id } }',
+    ):
+        body = await gql(query, as_user=viewer)
+        assert [e["extensions"]["code"] for e in body["errors"]] == ["BAD_USER_INPUT"], query
+        assert "exactly one" in body["errors"][0]["message"]

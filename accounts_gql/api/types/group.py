@@ -187,7 +187,9 @@ class GroupQueries:
         ctx = info.context
         service.require_reader(ctx.viewer)
         if (id is None) == (slug is None):
-            raise GraphQLError("Pass exactly one of 'id' and 'slug'.")
+            raise GraphQLError(
+                "Pass exactly one of 'id' and 'slug'.", extensions={"code": "BAD_USER_INPUT"}
+            )
         if id is not None:
             return await ctx.loaders.group.load(decode_id(id, "Group"))
         assert slug is not None

@@ -262,7 +262,9 @@ class UserQueries:
         if (id is None) == (username is None):
             from graphql import GraphQLError
 
-            raise GraphQLError("Pass exactly one of 'id' and 'username'.")
+            raise GraphQLError(
+                "Pass exactly one of 'id' and 'username'.", extensions={"code": "BAD_USER_INPUT"}
+            )
         if id is not None:
             return await ctx.loaders.user.load(decode_id(id, "User"))
         assert username is not None
