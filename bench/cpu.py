@@ -1,0 +1,154 @@
+"""CPU and garbage-collector time per request, in process (PRODUCT §8).
+
+    .venv/bin/python bench/cpu.py [--ops Q1 Q2 Q3] [--requests 320] [--concurrency 32]
+
+Runs each operation against the application in this process (ASGI calls, no
+sockets for HTTP; the real PostgreSQL of bench/run.py), for each execution path
+(planned, standard graphql-core) with and without the GC tuning, and prints the
+process CPU per request and the share of it the collector took (`gc.callbacks`).
+CPU per request does not depend on how busy the other core is, so it compares
+paths and settings more steadily than throughput does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import orjson
+import uvloop
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from accounts_gql.app import create_app
+from accounts_gql.core.security import issue_access_token
+from accounts_gql.core.settings import Settings
+from bench.operations import OPERATIONS
+from bench.run import DATABASE, JWT_SECRET, prepare
+
+
+class CollectorClock:
+    """Sums the process time the garbage collector takes while installed."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.collections = [0, 0, 0]
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._started = time.process_time()
+        else:
+            self.seconds += time.process_time() - self._started
+            self.collections[info["generation"]] += 1
+
+
+async def post(app: Any, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/graphql",
+        "raw_path": b"/graphql",
+        "query_string": b"",
+        "root_path": "",
+        "headers": headers,
+        "client": ("127.0.0.1", 1),
+        "server": ("127.0.0.1", 8000),
+    }
+    messages = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def receive() -> dict[str, Any]:
+        if messages:
+            return messages.pop()
+        await asyncio.Event().wait()  # the client never disconnects
+        raise AssertionError
+
+    statuses: list[int] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            statuses.append(message["status"])
+
+    await app(scope, receive, send)
+    if statuses != [200]:
+        raise SystemExit(f"request failed: {statuses}")
+
+
+async def measure(
+    operation: str, variables: dict[str, object], args: argparse.Namespace, **settings: Any
+) -> str:
+    config = Settings(
+        database_url=DATABASE,
+        jwt_secret=JWT_SECRET,
+        rabbitmq_url=None,
+        relay_enabled=False,
+        log_level="WARNING",
+        db_pool_min=8,
+        db_pool_max=16,
+        **settings,
+    )
+    app = create_app(config, DATABASE)
+    token = issue_access_token(config, uuid.uuid4(), ["admin"])
+    body = orjson.dumps({"query": OPERATIONS[operation], "variables": variables})
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"authorization", f"Bearer {token}".encode()),
+    ]
+
+    async def client(count: int) -> None:
+        for _ in range(count):
+            await post(app, body, headers)
+
+    if not settings["gc_tuning"]:
+        gc.unfreeze()  # undo an earlier tuned run in this process
+        gc.set_threshold(700, 10, 10)  # CPython's defaults
+    async with app.router.lifespan_context(app):
+        await asyncio.gather(*(client(5) for _ in range(args.concurrency)))  # warm up
+        clock = CollectorClock()
+        gc.callbacks.append(clock)
+        started = time.process_time()
+        per_client = max(1, args.requests // args.concurrency)
+        await asyncio.gather(*(client(per_client) for _ in range(args.concurrency)))
+        cpu = time.process_time() - started
+        gc.callbacks.remove(clock)
+    count = per_client * args.concurrency
+    return (
+        f"{cpu * 1000 / count:9.2f} {clock.seconds * 1000 / count:9.3f} "
+        f"{100 * clock.seconds / cpu:6.1f}%  {clock.collections}"
+    )
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--ops", nargs="+", default=list(OPERATIONS))
+    parser.add_argument("--requests", type=int, default=320)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--users", type=int, default=20000)
+    args = parser.parse_args()
+    variables = await prepare(args.users)
+    print(f"{'op':4} {'path':9} {'gc tuned':8} {'CPU ms':>9} {'GC ms':>9} {'GC %':>7}  gen0/1/2")
+    for operation in args.ops:
+        for compiled in (False, True):
+            for tuned in (False, True):
+                figures = await measure(
+                    operation,
+                    variables[operation],
+                    args,
+                    compiled_execution=compiled,
+                    gc_tuning=tuned,
+                )
+                path = "planned" if compiled else "standard"
+                print(f"{operation:4} {path:9} {tuned!s:8} {figures}", flush=True)
+
+
+if __name__ == "__main__":
+    uvloop.run(main())
