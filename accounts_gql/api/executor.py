@@ -1,9 +1,9 @@
 """Runs a query's execution plan (api/plans.py) level by level.
 
 Each level holds the objects reached so far, grouped by the field that returned
-them. Every field of a level is resolved once for all of its parent objects,
-and the awaited ones together (one `gather` per level), so the dataloaders see
-every key of a level in the same tick, as they do under graphql-core. Values are
+them. Every field of a level is resolved once for all of its parent objects, and
+every load of a level is asked for before any is awaited, so the dataloaders see
+all keys of a level in one batch, as they do under graphql-core. Values are
 completed into plain dicts and lists, ready for orjson.
 
 A plan only runs the path without errors. The first error or forbidden null

@@ -11,9 +11,10 @@ Fields are resolved by the code the standard path runs: plain attributes by
 name, Strawberry resolvers as written, and the fields that read through a
 dataloader by the batch functions their resolvers themselves call (`BATCHED`),
 so both paths apply the same authorization rules. A plan is built only for
-shapes it knows; for anything else (`build_plan` returns None: introspection,
-abstract types, field extensions, fragment arguments) the operation goes through
-the standard execution, as it does on any error (see api/executor.py).
+shapes it knows; for anything else (`PlanCache` has no plan: mutations,
+introspection, abstract types, field extensions, fragment arguments) the
+operation goes through the standard execution, as it does on any error (see
+api/executor.py).
 """
 
 from __future__ import annotations
