@@ -20,7 +20,8 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any, cast
 
-from graphql import DocumentNode, GraphQLResolveInfo
+from graphql import DocumentNode, GraphQLObjectType, GraphQLResolveInfo, GraphQLSchema
+from graphql.execution.executor import default_type_resolver
 from graphql.execution.values import VariableValues, get_variable_values
 from loguru import logger
 from strawberry.schema.schema import Schema
@@ -46,6 +47,14 @@ Batch = tuple[list[FieldPlan], list[Any], list[dict[str, Any]]]
 _planned = PLANNED_QUERIES.labels(outcome="planned")
 _unplanned = PLANNED_QUERIES.labels(outcome="unplanned")
 _deoptimized = PLANNED_QUERIES.labels(outcome="deoptimized")
+
+
+@dataclass(slots=True)
+class TypeResolveInfo:
+    """What the type resolvers of interfaces and unions read from `info`."""
+
+    schema: GraphQLSchema
+    field_name: str
 
 
 @dataclass(slots=True)
@@ -107,6 +116,7 @@ class PlanRun:
         self.context = context
         self.variables = variables
         self.raw_info = cast("GraphQLResolveInfo[Context]", PlanResolveInfo(context))
+        self.graphql_schema: GraphQLSchema = schema._schema
 
     async def execute(self, plan: Plan) -> dict[str, Any]:
         data: dict[str, Any] = {}
@@ -139,6 +149,9 @@ class PlanRun:
         for plan, outs, values in resolved:
             if isinstance(values, Exception):
                 raise Deoptimized(str(values)) from values
+            if plan.abstract_type is not None:
+                next_level.extend(self.complete_abstract(plan, outs, values))
+                continue
             batch = self.complete(plan, outs, values)
             if batch is not None:
                 next_level.append(batch)
@@ -202,6 +215,60 @@ class PlanRun:
             return None
         assert plan.child is not None
         return plan.child, parents, children
+
+    def complete_abstract(
+        self, plan: FieldPlan, outs: list[dict[str, Any]], values: list[Any]
+    ) -> list[Batch]:
+        """Completes an interface or union field: a batch per runtime type."""
+        batches: dict[str, Batch] = {}
+        key = plan.key
+        for out, value in zip(outs, values, strict=True):
+            if value is None:
+                if plan.non_null:
+                    raise Deoptimized(f"null for the non-null {key}")
+                out[key] = None
+            elif plan.shape is Shape.ABSTRACT:
+                out[key] = self.place(plan, value, batches)
+            else:
+                if not isinstance(value, list | tuple):
+                    raise Deoptimized(f"not a list for {key}")
+                items: list[dict[str, Any] | None] = []
+                for item in value:
+                    if item is None:
+                        if plan.items_non_null:
+                            raise Deoptimized(f"null item in {key}")
+                        items.append(None)
+                    else:
+                        items.append(self.place(plan, item, batches))
+                out[key] = items
+        return list(batches.values())
+
+    def place(self, plan: FieldPlan, value: Any, batches: dict[str, Batch]) -> dict[str, Any]:
+        """The output dict of an object of an abstract field, in its runtime type's batch.
+
+        The runtime type comes from the abstract type's own resolver, as graphql-core
+        asks it (Strawberry's, falling back to each possible type's is_type_of).
+        """
+        abstract = plan.abstract_type
+        assert abstract is not None
+        assert plan.children is not None
+        resolve_type = abstract.resolve_type or default_type_resolver
+        info = cast("GraphQLResolveInfo[Context]", TypeResolveInfo(self.graphql_schema, plan.key))
+        name = resolve_type(value, info, abstract)
+        if not isinstance(name, str) or name not in plan.children:
+            raise Deoptimized(f"no runtime type for {plan.key}")
+        fields = plan.children[name]
+        object_type = self.graphql_schema.get_type(name)
+        assert isinstance(object_type, GraphQLObjectType)
+        if object_type.is_type_of is not None and not object_type.is_type_of(value, info):
+            raise Deoptimized(f"not a {name}")
+        child: dict[str, Any] = {}
+        batch = batches.get(name)
+        if batch is None:
+            batch = batches[name] = (fields, [], [])
+        batch[1].append(value)
+        batch[2].append(child)
+        return child
 
     def resolve(self, plan: FieldPlan, parents: list[Any]) -> list[Any] | Awaitable[list[Any]]:
         """The field's value for each parent: a list, or an awaitable of one."""

@@ -33,6 +33,7 @@ from graphql import (
     GraphQLEnumType,
     GraphQLField,
     GraphQLIncludeDirective,
+    GraphQLInterfaceType,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
@@ -41,6 +42,7 @@ from graphql import (
     GraphQLSchema,
     GraphQLSkipDirective,
     GraphQLString,
+    GraphQLUnionType,
     InlineFragmentNode,
     OperationDefinitionNode,
     OperationType,
@@ -48,8 +50,6 @@ from graphql import (
     Undefined,
     VariableNode,
     get_named_type,
-    is_leaf_type,
-    is_object_type,
 )
 from graphql.execution.values import VariableValues, get_argument_values, get_directive_values
 from graphql.language import Visitor, visit
@@ -98,6 +98,8 @@ class Shape(enum.Enum):
     EXACT_LEAF = "exact leaf"  # String, ID, Boolean
     OBJECT = "object"
     OBJECT_LIST = "list of objects"
+    ABSTRACT = "interface or union"
+    ABSTRACT_LIST = "list of interfaces or unions"
     OTHER = "other"  # completed by FieldPlan.complete
 
 
@@ -129,8 +131,10 @@ class FieldPlan:
     is_async: bool = False
     # The resolver's keyword arguments when literals fix them; else built per request.
     arguments: dict[str, Any] | None = None
-    # The fields to answer on the objects this field returns (object types only).
+    # The fields to answer on the objects this field returns: `child` for an
+    # object type, `children` by runtime type for an interface or a union.
     child: list[FieldPlan] | None = None
+    children: dict[str, list[FieldPlan]] | None = None
     # Completes one value; objects go to the sink for the next level.
     complete: Completer = field(default=None)  # type: ignore[assignment]
     # How the executor completes the values: a shape it handles inline, or OTHER
@@ -140,6 +144,7 @@ class FieldPlan:
     non_null: bool = False  # the field's type is non-null
     items_non_null: bool = False  # OBJECT_LIST: its items are non-null
     is_type_of: Callable[[Any, Any], Any] | None = None  # OBJECT, OBJECT_LIST
+    abstract_type: GraphQLInterfaceType | GraphQLUnionType | None = None  # ABSTRACT*
 
     def __post_init__(self) -> None:
         self.complete = completer(self.return_type)
@@ -156,8 +161,12 @@ class FieldPlan:
                 item = item.of_type
             if isinstance(item, GraphQLObjectType):
                 self.shape, self.is_type_of = Shape.OBJECT_LIST, item.is_type_of
+            elif isinstance(item, GraphQLInterfaceType | GraphQLUnionType):
+                self.shape, self.abstract_type = Shape.ABSTRACT_LIST, item
         elif isinstance(inner, GraphQLObjectType):
             self.shape, self.is_type_of = Shape.OBJECT, inner.is_type_of
+        elif isinstance(inner, GraphQLInterfaceType | GraphQLUnionType):
+            self.shape, self.abstract_type = Shape.ABSTRACT, inner
         elif self.exact is not None:
             self.shape = Shape.EXACT_LEAF
 
@@ -295,13 +304,16 @@ class PlanBuilder:
         elif not strawberry_field.arguments:
             plan.arguments = {}
         named = get_named_type(graphql_field.type)
-        if is_object_type(named):
-            assert isinstance(named, GraphQLObjectType)
-            plan.child = self.object_fields(
-                named, [n.selection_set for n in nodes if n.selection_set is not None]
-            )
-        elif not is_leaf_type(named):
-            raise Unsupported(f"abstract type {named}")
+        selection_sets = [n.selection_set for n in nodes if n.selection_set is not None]
+        if isinstance(named, GraphQLObjectType):
+            plan.child = self.object_fields(named, selection_sets)
+        elif isinstance(named, GraphQLInterfaceType | GraphQLUnionType):
+            plan.children = {
+                possible.name: self.object_fields(possible, selection_sets)
+                for possible in self.graphql_schema.get_possible_types(named)
+            }
+            if plan.shape is Shape.OTHER:
+                raise Unsupported(f"{parent.name}.{name}: nested lists of {named}")
         return plan
 
 
@@ -314,8 +326,9 @@ def completer(return_type: GraphQLOutputType) -> Completer:
         return _non_null(inner) if non_null else inner
     if isinstance(named, GraphQLObjectType):
         return _object(named, non_null)
-    assert isinstance(named, GraphQLScalarType | GraphQLEnumType)
-    return _leaf(named, non_null)
+    if isinstance(named, GraphQLScalarType | GraphQLEnumType):
+        return _leaf(named, non_null)
+    return _abstract  # the executor completes interfaces and unions itself
 
 
 def exact_type(return_type: GraphQLOutputType) -> type | None:
@@ -324,6 +337,10 @@ def exact_type(return_type: GraphQLOutputType) -> type | None:
     if isinstance(named, GraphQLScalarType):
         return _EXACT.get(named.name)
     return None
+
+
+def _abstract(value: Any, sink: Sink) -> Any:
+    raise Deoptimized("an interface or union inside a nested list")
 
 
 def _non_null(inner: Completer) -> Completer:
