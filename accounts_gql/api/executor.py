@@ -181,15 +181,19 @@ class PlanRun:
             return plan.child, [obj for obj, _ in sink], [o for _, o in sink]
         parents: list[Any] = []
         children: list[dict[str, Any]] = []
-        is_type_of = plan.is_type_of
+        # The is_type_of of this schema's types looks at the class only (isinstance
+        # of a row class), so a class it accepted once is not asked about again.
+        is_type_of, accepted = plan.is_type_of, plan.accepted
         for out, value in zip(outs, values, strict=True):
             if value is None:
                 if plan.non_null:
                     raise Deoptimized(f"null for the non-null {plan.key}")
                 out[key] = None
             elif shape is Shape.OBJECT:
-                if is_type_of is not None and not is_type_of(value, None):
-                    raise Deoptimized(f"not the type of {plan.key}")
+                if is_type_of is not None and type(value) is not accepted:
+                    if not is_type_of(value, None):
+                        raise Deoptimized(f"not the type of {plan.key}")
+                    plan.accepted = accepted = type(value)
                 child: dict[str, Any] = {}
                 out[key] = child
                 parents.append(value)
@@ -204,8 +208,10 @@ class PlanRun:
                             raise Deoptimized(f"null item in {plan.key}")
                         items.append(None)
                         continue
-                    if is_type_of is not None and not is_type_of(item, None):
-                        raise Deoptimized(f"not the type of {plan.key}")
+                    if is_type_of is not None and type(item) is not accepted:
+                        if not is_type_of(item, None):
+                            raise Deoptimized(f"not the type of {plan.key}")
+                        plan.accepted = accepted = type(item)
                     child = {}
                     items.append(child)
                     parents.append(item)
@@ -274,8 +280,7 @@ class PlanRun:
         """The field's value for each parent: a list, or an awaitable of one."""
         kind = plan.kind
         if kind is FieldKind.ATTRIBUTE:
-            name = plan.attribute
-            return [getattr(parent, name) for parent in parents]
+            return list(map(plan.getter, parents))
         if kind is FieldKind.TYPENAME:
             return [plan.parent_type] * len(parents)
         arguments = plan.arguments
@@ -286,7 +291,7 @@ class PlanRun:
         if kind is FieldKind.BATCH:
             return cast(Awaitable[list[Any]], function(self.context, parents, **arguments))
         if plan.parent_only:
-            values = [function(parent) for parent in parents]
+            values = list(map(function, parents))
             return asyncio.gather(*values) if plan.is_async else values
         kwargs = dict(arguments)
         if plan.info_parameter:

@@ -23,6 +23,7 @@ import enum
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any
 
 from graphql import (
@@ -103,6 +104,10 @@ class Shape(enum.Enum):
     OTHER = "other"  # completed by FieldPlan.complete
 
 
+def _no_attribute(parent: Any) -> Any:
+    raise AssertionError("a field without attribute read as one")
+
+
 class Deoptimized(Exception):
     """The plan's result cannot stand (an error, a null where none may be); the
     standard execution runs the operation instead and reports it as the spec says."""
@@ -123,6 +128,7 @@ class FieldPlan:
     strawberry_field: StrawberryField | None = None
     # ATTRIBUTE: the attribute's name; METHOD: the resolver; BATCH: the batch function.
     attribute: str = ""
+    getter: Callable[[Any], Any] = field(default=None)  # type: ignore[assignment]
     function: Callable[..., Any] | None = None
     passes_self: bool = False
     parent_only: bool = False  # the resolver's one parameter is the parent
@@ -144,9 +150,11 @@ class FieldPlan:
     non_null: bool = False  # the field's type is non-null
     items_non_null: bool = False  # OBJECT_LIST: its items are non-null
     is_type_of: Callable[[Any, Any], Any] | None = None  # OBJECT, OBJECT_LIST
+    accepted: type | None = None  # the class is_type_of last accepted
     abstract_type: GraphQLInterfaceType | GraphQLUnionType | None = None  # ABSTRACT*
 
     def __post_init__(self) -> None:
+        self.getter = attrgetter(self.attribute) if self.attribute else _no_attribute
         self.complete = completer(self.return_type)
         self.exact = exact_type(self.return_type)
         inner = self.return_type
