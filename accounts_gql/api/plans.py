@@ -398,9 +398,10 @@ def _leaf(leaf_type: GraphQLScalarType | GraphQLEnumType, non_null: bool) -> Com
     coerce = leaf_type.coerce_output_value
     exact = _EXACT.get(leaf_type.name)
     is_int = leaf_type.name == "Int"
-    # A Strawberry enum's members and their names, as its own coercion gives them.
+    # A Strawberry enum's members and their names, as its own coercion gives them;
+    # by id, as members are singletons and an Enum's hash is a Python call.
     members = getattr(leaf_type, "wrapped_cls", None)
-    names: dict[Any, str] = {member: coerce(member) for member in members or ()}
+    names: dict[int, str] = {id(member): coerce(member) for member in members or ()}
 
     def complete(value: Any, _sink: Sink) -> Any:
         if value is None or value is Undefined:
@@ -410,7 +411,7 @@ def _leaf(leaf_type: GraphQLScalarType | GraphQLEnumType, non_null: bool) -> Com
         kind = type(value)
         if kind is exact or (is_int and kind is int and value in _INT_RANGE):
             return value
-        name = names.get(value) if kind is members else None
+        name = names.get(id(value)) if kind is members else None
         if name is not None:
             return name
         try:
