@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -53,6 +54,9 @@ BROKER_CONNECTED = Gauge(
 
 # Only known paths become label values, so a scan of random URLs cannot grow the series.
 _PATHS = frozenset({"/graphql", "/healthz", "/readyz", "/metrics"})
+# Labelled children looked up once, not per request.
+_LATENCY_BY_PATH = {path: LATENCY.labels(path) for path in (*_PATHS, "other")}
+_REQUESTS_BY_STATUS: dict[tuple[str, int], Any] = {}
 
 
 class MetricsMiddleware:
@@ -76,8 +80,11 @@ class MetricsMiddleware:
         try:
             await self.app(scope, receive, send_status)
         finally:
-            LATENCY.labels(path).observe(time.perf_counter() - started)
-            REQUESTS.labels(path, str(status)).inc()
+            _LATENCY_BY_PATH[path].observe(time.perf_counter() - started)
+            counter = _REQUESTS_BY_STATUS.get((path, status))
+            if counter is None:
+                counter = _REQUESTS_BY_STATUS[(path, status)] = REQUESTS.labels(path, str(status))
+            counter.inc()
 
 
 async def metrics(request: Request) -> Response:
