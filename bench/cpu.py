@@ -4,8 +4,9 @@
 
 Runs each operation against the application in this process (ASGI calls, no
 sockets for HTTP; the real PostgreSQL of bench/run.py), for each execution path
-(planned, standard graphql-core) with and without the GC tuning, and prints the
-process CPU per request and the share of it the collector took (`gc.callbacks`).
+(planned, standard graphql-core) with and without the GC tuning, and against the
+floor (bench/floor.py), and prints the process CPU per request and the share of
+it the collector took (`gc.callbacks`).
 CPU per request does not depend on how busy the other core is, so it compares
 paths and settings more steadily than throughput does.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import os
 import sys
 import time
 import uuid
@@ -29,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from accounts_gql.app import create_app
 from accounts_gql.core.security import issue_access_token
 from accounts_gql.core.settings import Settings
+from bench import floor
 from bench.operations import OPERATIONS
 from bench.run import DATABASE, JWT_SECRET, prepare
 
@@ -49,15 +52,15 @@ class CollectorClock:
             self.collections[info["generation"]] += 1
 
 
-async def post(app: Any, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+async def post(app: Any, path: str, body: bytes, headers: list[tuple[bytes, bytes]]) -> None:
     scope = {
         "type": "http",
         "asgi": {"version": "3.0"},
         "http_version": "1.1",
         "method": "POST",
         "scheme": "http",
-        "path": "/graphql",
-        "raw_path": b"/graphql",
+        "path": path,
+        "raw_path": path.encode(),
         "query_string": b"",
         "root_path": "",
         "headers": headers,
@@ -83,6 +86,37 @@ async def post(app: Any, body: bytes, headers: list[tuple[bytes, bytes]]) -> Non
         raise SystemExit(f"request failed: {statuses}")
 
 
+async def timed(app: Any, path: str, body: bytes, token: str, args: argparse.Namespace) -> str:
+    """CPU and collector time per request of `args.requests` requests."""
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"authorization", f"Bearer {token}".encode()),
+    ]
+
+    async def client(count: int) -> None:
+        for _ in range(count):
+            await post(app, path, body, headers)
+
+    await asyncio.gather(*(client(5) for _ in range(args.concurrency)))  # warm up
+    clock = CollectorClock()
+    gc.callbacks.append(clock)
+    started = time.process_time()
+    per_client = max(1, args.requests // args.concurrency)
+    await asyncio.gather(*(client(per_client) for _ in range(args.concurrency)))
+    cpu = time.process_time() - started
+    gc.callbacks.remove(clock)
+    count = per_client * args.concurrency
+    return (
+        f"{cpu * 1000 / count:9.2f} {clock.seconds * 1000 / count:9.3f} "
+        f"{100 * clock.seconds / cpu:6.1f}%  {clock.collections}"
+    )
+
+
+def default_collector() -> None:
+    gc.unfreeze()  # undo an earlier tuned run in this process
+    gc.set_threshold(700, 10, 10)  # CPython's defaults
+
+
 async def measure(
     operation: str, variables: dict[str, object], args: argparse.Namespace, **settings: Any
 ) -> str:
@@ -99,32 +133,29 @@ async def measure(
     app = create_app(config, DATABASE)
     token = issue_access_token(config, uuid.uuid4(), ["admin"])
     body = orjson.dumps({"query": OPERATIONS[operation], "variables": variables})
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"authorization", f"Bearer {token}".encode()),
-    ]
-
-    async def client(count: int) -> None:
-        for _ in range(count):
-            await post(app, body, headers)
-
     if not settings["gc_tuning"]:
-        gc.unfreeze()  # undo an earlier tuned run in this process
-        gc.set_threshold(700, 10, 10)  # CPython's defaults
+        default_collector()
     async with app.router.lifespan_context(app):
-        await asyncio.gather(*(client(5) for _ in range(args.concurrency)))  # warm up
-        clock = CollectorClock()
-        gc.callbacks.append(clock)
-        started = time.process_time()
-        per_client = max(1, args.requests // args.concurrency)
-        await asyncio.gather(*(client(per_client) for _ in range(args.concurrency)))
-        cpu = time.process_time() - started
-        gc.callbacks.remove(clock)
-    count = per_client * args.concurrency
-    return (
-        f"{cpu * 1000 / count:9.2f} {clock.seconds * 1000 / count:9.3f} "
-        f"{100 * clock.seconds / cpu:6.1f}%  {clock.collections}"
-    )
+        return await timed(app, "/graphql", body, token, args)
+
+
+async def measure_floor(
+    operation: str, variables: dict[str, object], args: argparse.Namespace
+) -> str:
+    """The floor (bench/floor.py) the same way, with the collector as CPython sets it."""
+    os.environ["DATABASE_URL"] = DATABASE
+    default_collector()
+    events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    answers: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    lifespan = asyncio.create_task(floor.app({"type": "lifespan"}, events.get, answers.put))
+    await events.put({"type": "lifespan.startup"})
+    await answers.get()
+    try:
+        body = orjson.dumps({"variables": variables})
+        return await timed(floor.app, f"/{operation}", body, "", args)
+    finally:
+        await events.put({"type": "lifespan.shutdown"})
+        await lifespan
 
 
 async def main() -> None:
@@ -148,6 +179,8 @@ async def main() -> None:
                 )
                 path = "planned" if compiled else "standard"
                 print(f"{operation:4} {path:9} {tuned!s:8} {figures}", flush=True)
+        figures = await measure_floor(operation, variables[operation], args)
+        print(f"{operation:4} {'floor':9} {'False':8} {figures}", flush=True)
 
 
 if __name__ == "__main__":
