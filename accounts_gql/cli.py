@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import signal
 import sys
 from collections.abc import Callable, Iterator
@@ -52,6 +53,9 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
             loop="uvloop",
             http="httptools",
             log_config=None,
+            # Access lines are built per request even when their level is off.
+            access_log=logging.getLevelNamesMapping().get(settings.log_level.upper(), 0)
+            <= logging.INFO,
             timeout_graceful_shutdown=10,
         )
     return 0
