@@ -127,12 +127,12 @@ class PlanRun:
 
     async def run_level(self, level: list[Batch]) -> list[Batch]:
         # Each field's values: a list, an awaitable of one, or the error it raised.
-        # Plain attributes of leaf type are read while completing (values None):
-        # one pass instead of two.
+        # Leaves that are a plain function of the parent are read while completing
+        # (their entry holds the parents): one pass instead of two.
         resolved: list[tuple[FieldPlan, list[dict[str, Any]], Any]] = []
         for fields, parents, outs in level:
             for plan in fields:
-                if plan.kind is FieldKind.ATTRIBUTE and plan.shape is Shape.EXACT_LEAF:
+                if plan.per_parent is not None:
                     resolved.append((plan, outs, parents))
                     continue
                 try:
@@ -172,11 +172,16 @@ class PlanRun:
         key, shape = plan.key, plan.shape
         if shape is Shape.EXACT_LEAF:
             exact, complete_one = plan.exact, plan.complete
-            if plan.kind is FieldKind.ATTRIBUTE:  # `values` are the parents
-                getter = plan.getter
-                for out, parent in zip(outs, values, strict=True):
-                    value = getter(parent)
-                    out[key] = value if type(value) is exact else complete_one(value, [])
+            per_parent = plan.per_parent
+            if per_parent is not None:  # `values` are the parents
+                try:
+                    for out, parent in zip(outs, values, strict=True):
+                        value = per_parent(parent)
+                        out[key] = value if type(value) is exact else complete_one(value, [])
+                except Deoptimized:
+                    raise
+                except Exception as error:
+                    raise Deoptimized(str(error)) from error
                 return None
             for out, value in zip(outs, values, strict=True):
                 out[key] = value if type(value) is exact else complete_one(value, [])

@@ -132,6 +132,9 @@ class FieldPlan:
     function: Callable[..., Any] | None = None
     passes_self: bool = False
     parent_only: bool = False  # the resolver's one parameter is the parent
+    # EXACT_LEAF fields whose value is a plain function of the parent (an
+    # attribute, a synchronous parent-only resolver): read while completing.
+    per_parent: Callable[[Any], Any] | None = None
     parent_parameter: str | None = None  # the resolver's root/parent parameter
     info_parameter: str | None = None
     is_async: bool = False
@@ -307,6 +310,11 @@ class PlanBuilder:
             plan.parent_only = len(resolver.signature.parameters) == 1 and bool(
                 plan.passes_self or plan.parent_parameter
             )
+        if plan.shape is Shape.EXACT_LEAF:
+            if plan.kind is FieldKind.ATTRIBUTE:
+                plan.per_parent = plan.getter
+            elif plan.kind is FieldKind.METHOD and plan.parent_only and not plan.is_async:
+                plan.per_parent = plan.function
         if strawberry_field.arguments and not _uses_variables(node):
             plan.arguments = field_arguments(self.schema, plan, self.variables)
         elif not strawberry_field.arguments:
