@@ -16,13 +16,14 @@ keep what they already loaded, so the second run repeats no SQL for those keys.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
 from graphql import DocumentNode, GraphQLObjectType, GraphQLResolveInfo, GraphQLSchema
 from graphql.execution.executor import default_type_resolver
 from graphql.execution.values import VariableValues, get_variable_values
+from graphql.pyutils import is_awaitable
 from loguru import logger
 from strawberry.schema.schema import Schema
 from strawberry.types.info import Info
@@ -47,6 +48,7 @@ Batch = tuple[list[FieldPlan], list[Any], list[dict[str, Any]]]
 _planned = PLANNED_QUERIES.labels(outcome="planned")
 _unplanned = PLANNED_QUERIES.labels(outcome="unplanned")
 _deoptimized = PLANNED_QUERIES.labels(outcome="deoptimized")
+_failed = PLANNED_QUERIES.labels(outcome="failed")
 
 
 @dataclass(slots=True)
@@ -55,6 +57,8 @@ class TypeResolveInfo:
 
     schema: GraphQLSchema
     field_name: str
+    # graphql-core's default type resolver checks is_type_of results with it.
+    is_awaitable: Callable[[Any], bool] = is_awaitable
 
 
 @dataclass(slots=True)
@@ -102,7 +106,7 @@ class PlannedExecution:
         except Exception:
             # A fault of the plan itself: answer through the standard path, loudly.
             logger.opt(exception=True).warning("execution plan failed; running the standard one")
-            _deoptimized.inc()
+            _failed.inc()
             return None
         _planned.inc()
         return data

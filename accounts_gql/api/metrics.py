@@ -36,7 +36,8 @@ LATENCY = Histogram(
 PLANNED_QUERIES = Counter(
     "accounts_graphql_planned_queries",
     "Queries by how they ran: planned, unplanned (a shape plans do not cover), "
-    "deoptimized (an error sent the query to the standard execution)",
+    "deoptimized (an error sent the query to the standard execution), "
+    "failed (a fault of the plan itself, logged; the standard execution answered)",
     ["outcome"],
     registry=registry,
 )

@@ -139,20 +139,23 @@ async def post_both(
 ) -> tuple[httpx.Response, httpx.Response]:
     """Posts the same request to the planned and the standard path."""
     headers = headers | {"x-request-id": f"differential-{next(_request_ids)}"}
+    failed_before = planned_outcomes()["failed"]
     planned = await client.post("/graphql", json=body, headers=headers)
+    if planned_outcomes()["failed"] != failed_before:
+        pytest.fail(f"an execution plan failed (see the log) for {body}")
     standard = await standard_client.post("/graphql", json=body, headers=headers)
     return planned, standard
 
 
 def planned_outcomes() -> Counter[str]:
-    """The planned app's count of queries by how they ran: planned, unplanned, deoptimized
-    (empty before accounts_gql.api.metrics has that counter). The metric is per process."""
+    """The planned app's count of queries by how they ran: planned, unplanned, deoptimized,
+    failed (empty before accounts_gql.api.metrics has that counter). Per process."""
     counts: Counter[str] = Counter()
     try:
         from accounts_gql.api.metrics import registry
     except ImportError:
         return counts
-    for outcome in ("planned", "unplanned", "deoptimized"):
+    for outcome in ("planned", "unplanned", "deoptimized", "failed"):
         value = registry.get_sample_value(
             "accounts_graphql_planned_queries_total", {"outcome": outcome}
         )

@@ -1,0 +1,73 @@
+"""Which queries the execution plans answer themselves (docs/architecture.md).
+
+The differential tests hold both paths to the same bytes; these hold the plans
+to the shapes they are for, so that a change cannot quietly send the bench's
+operations back to graphql-core.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+
+import asyncpg
+
+from accounts_gql.api.ids import encode_id
+from accounts_gql.api.metrics import registry
+from bench.operations import OPERATIONS
+from tests.api.conftest import GraphQL
+
+OUTCOMES = ("planned", "unplanned", "deoptimized", "failed")
+
+
+def outcomes() -> dict[str, float]:
+    return {
+        outcome: registry.get_sample_value(
+            "accounts_graphql_planned_queries_total", {"outcome": outcome}
+        )
+        or 0.0
+        for outcome in OUTCOMES
+    }
+
+
+async def outcome_of(gql: GraphQL, query: str, variables: dict[str, object], **kw: object) -> str:
+    before = outcomes()
+    body = await gql(query, variables, **kw)  # type: ignore[arg-type]
+    assert body, query
+    after = outcomes()
+    changed = [outcome for outcome in OUTCOMES if after[outcome] != before[outcome]]
+    assert len(changed) == 1, (query, before, after)
+    return changed[0]
+
+
+async def test_the_bench_operations_and_node_lookups_run_on_plans(
+    gql: GraphQL, make_user: Callable[..., Awaitable[uuid.UUID]], pool: asyncpg.Pool
+) -> None:
+    admin = await make_user(roles=("admin",))
+    user = await make_user()
+    group: uuid.UUID = await pool.fetchval(
+        "SELECT id FROM accounts.create_group($1, $1, '', $2, $2)",
+        f"planned-{uuid.uuid4().hex[:8]}",
+        user,
+    )
+    variables = {
+        "Q1": {"id": encode_id("User", user)},
+        "Q2": {},
+        "Q3": {"id": encode_id("Group", group)},
+    }
+    for name, query in OPERATIONS.items():
+        assert await outcome_of(gql, query, variables[name], as_user=admin) == "planned", name
+    node = """query($ids: [ID!]!) { nodes(ids: $ids) { __typename id
+        ... on User { username } ... on Group { slug members(first: 5) { edges { cursor } } } } }"""
+    ids = [encode_id("User", user), encode_id("Group", group)]
+    assert await outcome_of(gql, node, {"ids": ids}, as_user=admin) == "planned"
+
+
+async def test_errors_and_introspection_go_to_graphql_core(
+    gql: GraphQL, make_user: Callable[..., Awaitable[uuid.UUID]]
+) -> None:
+    viewer = await make_user()
+    failing = "{ users(first: 101) { totalCount } }"
+    assert await outcome_of(gql, failing, {}, as_user=viewer) == "deoptimized"
+    introspection = "{ __schema { queryType { name } } }"
+    assert await outcome_of(gql, introspection, {}, as_user=viewer) == "unplanned"
