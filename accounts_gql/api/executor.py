@@ -182,8 +182,6 @@ class PlanRun:
                     for out, parent in zip(outs, values, strict=True):
                         value = per_parent(parent)
                         out[key] = value if type(value) is exact else complete_one(value, [])
-                except Deoptimized:
-                    raise
                 except Exception as error:
                     raise Deoptimized(str(error)) from error
                 return None
@@ -245,7 +243,33 @@ class PlanRun:
     def complete_abstract(
         self, plan: FieldPlan, outs: list[dict[str, Any]], values: list[Any]
     ) -> list[Batch]:
-        """Completes an interface or union field: a batch per runtime type."""
+        """Completes an interface or union field: a batch per runtime type.
+
+        The runtime type comes from the abstract type's own resolver, as graphql-core
+        asks it (Strawberry's, falling back to each possible type's is_type_of).
+        """
+        abstract = plan.abstract_type
+        assert abstract is not None
+        resolve_type = abstract.resolve_type or default_type_resolver
+        info = cast("GraphQLResolveInfo[Context]", TypeResolveInfo(self.graphql_schema, plan.key))
+
+        def place(value: Any) -> dict[str, Any]:
+            """The object's output dict, in its runtime type's batch."""
+            name = resolve_type(value, info, abstract)
+            if not isinstance(name, str) or plan.children is None or name not in plan.children:
+                raise Deoptimized(f"no runtime type for {plan.key}")
+            object_type = self.graphql_schema.get_type(name)
+            assert isinstance(object_type, GraphQLObjectType)
+            if object_type.is_type_of is not None and not object_type.is_type_of(value, info):
+                raise Deoptimized(f"not a {name}")
+            child: dict[str, Any] = {}
+            batch = batches.get(name)
+            if batch is None:
+                batch = batches[name] = (plan.children[name], [], [])
+            batch[1].append(value)
+            batch[2].append(child)
+            return child
+
         batches: dict[str, Batch] = {}
         key = plan.key
         for out, value in zip(outs, values, strict=True):
@@ -254,7 +278,7 @@ class PlanRun:
                     raise Deoptimized(f"null for the non-null {key}")
                 out[key] = None
             elif plan.shape is Shape.ABSTRACT:
-                out[key] = self.place(plan, value, batches)
+                out[key] = place(value)
             else:
                 if not isinstance(value, list | tuple):
                     raise Deoptimized(f"not a list for {key}")
@@ -265,41 +289,15 @@ class PlanRun:
                             raise Deoptimized(f"null item in {key}")
                         items.append(None)
                     else:
-                        items.append(self.place(plan, item, batches))
+                        items.append(place(item))
                 out[key] = items
         return list(batches.values())
-
-    def place(self, plan: FieldPlan, value: Any, batches: dict[str, Batch]) -> dict[str, Any]:
-        """The output dict of an object of an abstract field, in its runtime type's batch.
-
-        The runtime type comes from the abstract type's own resolver, as graphql-core
-        asks it (Strawberry's, falling back to each possible type's is_type_of).
-        """
-        abstract = plan.abstract_type
-        assert abstract is not None
-        assert plan.children is not None
-        resolve_type = abstract.resolve_type or default_type_resolver
-        info = cast("GraphQLResolveInfo[Context]", TypeResolveInfo(self.graphql_schema, plan.key))
-        name = resolve_type(value, info, abstract)
-        if not isinstance(name, str) or name not in plan.children:
-            raise Deoptimized(f"no runtime type for {plan.key}")
-        fields = plan.children[name]
-        object_type = self.graphql_schema.get_type(name)
-        assert isinstance(object_type, GraphQLObjectType)
-        if object_type.is_type_of is not None and not object_type.is_type_of(value, info):
-            raise Deoptimized(f"not a {name}")
-        child: dict[str, Any] = {}
-        batch = batches.get(name)
-        if batch is None:
-            batch = batches[name] = (fields, [], [])
-        batch[1].append(value)
-        batch[2].append(child)
-        return child
 
     def resolve(self, plan: FieldPlan, parents: list[Any]) -> list[Any] | Awaitable[list[Any]]:
         """The field's value for each parent: a list, or an awaitable of one."""
         kind = plan.kind
         if kind is FieldKind.ATTRIBUTE:
+            assert plan.getter is not None
             return list(map(plan.getter, parents))
         if kind is FieldKind.TYPENAME:
             return [plan.parent_type] * len(parents)

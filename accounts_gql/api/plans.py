@@ -104,10 +104,6 @@ class Shape(enum.Enum):
     OTHER = "other"  # completed by FieldPlan.complete
 
 
-def _no_attribute(parent: Any) -> Any:
-    raise AssertionError("a field without attribute read as one")
-
-
 class Deoptimized(Exception):
     """The plan's result cannot stand (an error, a null where none may be); the
     standard execution runs the operation instead and reports it as the spec says."""
@@ -126,9 +122,8 @@ class FieldPlan:
     node: FieldNode
     graphql_field: GraphQLField | None = None
     strawberry_field: StrawberryField | None = None
-    # ATTRIBUTE: the attribute's name; METHOD: the resolver; BATCH: the batch function.
-    attribute: str = ""
-    getter: Callable[[Any], Any] = field(default=None)  # type: ignore[assignment]
+    # ATTRIBUTE: reads the attribute; METHOD: the resolver; BATCH: the batch function.
+    getter: Callable[[Any], Any] | None = None
     function: Callable[..., Any] | None = None
     passes_self: bool = False
     parent_only: bool = False  # the resolver's one parameter is the parent
@@ -157,7 +152,6 @@ class FieldPlan:
     abstract_type: GraphQLInterfaceType | GraphQLUnionType | None = None  # ABSTRACT*
 
     def __post_init__(self) -> None:
-        self.getter = attrgetter(self.attribute) if self.attribute else _no_attribute
         self.complete = completer(self.return_type)
         self.exact = exact_type(self.return_type)
         inner = self.return_type
@@ -288,7 +282,7 @@ class PlanBuilder:
             node,
             graphql_field=graphql_field,
             strawberry_field=strawberry_field,
-            attribute=strawberry_field.python_name,
+            getter=attrgetter(strawberry_field.python_name),
         )
         batch = BATCHED.get((parent.name, name))
         resolver = strawberry_field.base_resolver

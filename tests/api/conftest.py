@@ -21,6 +21,7 @@ import httpx
 import pytest
 from graphql import GraphQLError, OperationDefinitionNode, OperationType, parse
 
+from accounts_gql.api.metrics import registry
 from accounts_gql.app import create_app
 from accounts_gql.core.security import issue_access_token
 from accounts_gql.core.settings import Settings
@@ -149,12 +150,8 @@ async def post_both(
 
 def planned_outcomes() -> Counter[str]:
     """The planned app's count of queries by how they ran: planned, unplanned, deoptimized,
-    failed (empty before accounts_gql.api.metrics has that counter). Per process."""
+    failed. The metric is per process."""
     counts: Counter[str] = Counter()
-    try:
-        from accounts_gql.api.metrics import registry
-    except ImportError:
-        return counts
     for outcome in ("planned", "unplanned", "deoptimized", "failed"):
         value = registry.get_sample_value(
             "accounts_graphql_planned_queries_total", {"outcome": outcome}
