@@ -1,8 +1,9 @@
 """The floor of the bench (PRODUCT §8): Q1–Q3 without GraphQL.
 
 A bare ASGI handler that runs the same batched SQL through the same repository
-functions and writes the same JSON with orjson. It is what Python cannot go
-below with this stack; the bench reports each GraphQL figure as a fraction of it.
+functions and writes the same JSON with orjson (times too, as the service does).
+It is what Python cannot go below with this stack; the bench reports each
+GraphQL figure as a fraction of it.
 Run by bench/run.py as `uvicorn bench.floor:app`; never part of the service.
 """
 
@@ -16,7 +17,7 @@ from typing import Any
 import asyncpg
 import orjson
 
-from accounts_gql.api.ids import decode_id, encode_cursor, encode_id
+from accounts_gql.api.ids import decode_id, encode_id, encode_time_cursor
 from accounts_gql.core.settings import Settings
 from accounts_gql.db.pool import create_pool
 from accounts_gql.repositories import contact_types, contacts, groups, memberships, users
@@ -52,7 +53,7 @@ async def _user_details(db: asyncpg.Pool, rows: list[UserRow]) -> list[dict[str,
         joined[m.user_id].append(
             {
                 "role": m.role.upper(),
-                "joinedAt": m.joined_at.isoformat(),
+                "joinedAt": m.joined_at,
                 "group": {"id": encode_id("Group", g.id), "slug": g.slug, "name": g.name},
             }
         )
@@ -94,10 +95,10 @@ async def q3(db: asyncpg.Pool, variables: dict[str, Any]) -> dict[str, Any]:
         m, u = r.membership, members[r.membership.user_id]
         edges.append(
             {
-                "cursor": encode_cursor(m.joined_at.isoformat(), m.user_id),
+                "cursor": encode_time_cursor(m.joined_at, m.user_id),
                 "node": {
                     "role": m.role.upper(),
-                    "joinedAt": m.joined_at.isoformat(),
+                    "joinedAt": m.joined_at,
                     "user": {
                         "id": encode_id("User", u.id),
                         "username": u.username,

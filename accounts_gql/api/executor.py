@@ -4,7 +4,8 @@ Each level holds the objects reached so far, grouped by the field that returned
 them. Every field of a level is resolved once for all of its parent objects, and
 every load of a level is asked for before any is awaited, so the dataloaders see
 all keys of a level in one batch, as they do under graphql-core. Values are
-completed into plain dicts and lists, ready for orjson.
+completed into plain dicts and lists, ready for orjson (which also writes UTC
+datetimes, as isoformat() would).
 
 A plan only runs the path without errors. The first error or forbidden null
 abandons its result (`Deoptimized`), and the caller runs the operation through

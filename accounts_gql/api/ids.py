@@ -9,7 +9,9 @@ from __future__ import annotations
 import base64
 import binascii
 import uuid
+from datetime import UTC, datetime
 
+import orjson
 from graphql import GraphQLError
 
 _URL_SAFE = bytes.maketrans(b"+/", b"-_")
@@ -55,6 +57,19 @@ def decode_id(global_id: str, expected_type: str) -> uuid.UUID:
 def encode_cursor(key: str, row_id: uuid.UUID) -> str:
     """A keyset cursor: the sort key and the id of the row it points after/before."""
     return _b64encode(f"{key}\x1f{row_id}")
+
+
+def encode_time_cursor(moment: datetime, row_id: uuid.UUID) -> str:
+    """The cursor of a row in a time-ordered list: its time as isoformat() writes it."""
+    return _b64encode(f"{isoformat(moment)}\x1f{row_id}")
+
+
+def isoformat(moment: datetime) -> str:
+    """`moment.isoformat()`; for UTC (every time PostgreSQL returns), orjson writes
+    the same text in C for a third of the cost: cursors are made per row."""
+    if moment.tzinfo is UTC:
+        return orjson.dumps(moment)[1:-1].decode()
+    return moment.isoformat()
 
 
 def decode_cursor(cursor: str) -> tuple[str, uuid.UUID]:

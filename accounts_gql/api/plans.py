@@ -23,6 +23,7 @@ import enum
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from operator import attrgetter
 from typing import Any
 
@@ -55,8 +56,12 @@ from graphql import (
 from graphql.execution.values import VariableValues, get_argument_values, get_directive_values
 from graphql.language import Visitor, visit
 from loguru import logger
+from strawberry.relay import GlobalID
 from strawberry.schema.schema import Schema
+from strawberry.schema.types import base_scalars
 from strawberry.types.arguments import convert_arguments
+from strawberry.types.base import StrawberryMaybe, StrawberryOptional
+from strawberry.types.enum import StrawberryEnumDefinition
 from strawberry.types.field import StrawberryField
 
 from accounts_gql.api.types.contact import contacts_type, contacts_user
@@ -135,6 +140,8 @@ class FieldPlan:
     is_async: bool = False
     # The resolver's keyword arguments when literals fix them; else built per request.
     arguments: dict[str, Any] | None = None
+    # Python name by GraphQL name when Strawberry passes every argument unchanged.
+    argument_names: dict[str, str] | None = None
     # The fields to answer on the objects this field returns: `child` for an
     # object type, `children` by runtime type for an interface or a union.
     child: list[FieldPlan] | None = None
@@ -309,6 +316,7 @@ class PlanBuilder:
                 plan.per_parent = plan.getter
             elif plan.kind is FieldKind.METHOD and plan.parent_only and not plan.is_async:
                 plan.per_parent = plan.function
+        plan.argument_names = _leaf_argument_names(self.schema, strawberry_field)
         if strawberry_field.arguments and not _uses_variables(node):
             plan.arguments = field_arguments(self.schema, plan, self.variables)
         elif not strawberry_field.arguments:
@@ -404,6 +412,9 @@ def _leaf(leaf_type: GraphQLScalarType | GraphQLEnumType, non_null: bool) -> Com
     # by id, as members are singletons and an Enum's hash is a Python call.
     members = getattr(leaf_type, "wrapped_cls", None)
     names: dict[int, str] = {id(member): coerce(member) for member in members or ()}
+    # Strawberry's DateTime writes isoformat(); orjson writes the same text for a
+    # UTC datetime (tests/api/test_ids.py), in C, when the response is dumped.
+    utc_datetimes = coerce is base_scalars.isoformat
 
     def complete(value: Any, _sink: Sink) -> Any:
         if value is None or value is Undefined:
@@ -412,6 +423,8 @@ def _leaf(leaf_type: GraphQLScalarType | GraphQLEnumType, non_null: bool) -> Com
             return None
         kind = type(value)
         if kind is exact or (is_int and kind is int and value in _INT_RANGE):
+            return value
+        if utc_datetimes and kind is datetime and value.tzinfo is UTC:
             return value
         name = names.get(id(value)) if kind is members else None
         if name is not None:
@@ -432,12 +445,34 @@ def field_arguments(schema: Schema, plan: FieldPlan, variables: VariableValues) 
     assert plan.graphql_field is not None
     assert plan.strawberry_field is not None
     raw = get_argument_values(plan.graphql_field, plan.node, variables)
+    names = plan.argument_names
+    if names is not None:
+        return {names[name]: value for name, value in raw.items()}
     return convert_arguments(
         raw,
         plan.strawberry_field.arguments,
         scalar_registry=schema.schema_converter.scalar_registry,
         config=schema.config,
     )
+
+
+def _leaf_argument_names(schema: Schema, field: StrawberryField) -> dict[str, str] | None:
+    """Python name by GraphQL name when every argument is a scalar or an enum
+    (optional or not): values graphql-core coerced that Strawberry's conversion
+    passes on unchanged (GlobalID and Maybe excepted). Else None: Strawberry converts."""
+    registry = schema.schema_converter.scalar_registry
+    names: dict[str, str] = {}
+    for argument in field.arguments:
+        kind = argument.type
+        if isinstance(kind, StrawberryMaybe):
+            return None
+        if isinstance(kind, StrawberryOptional):
+            kind = kind.of_type
+        leaf = kind in registry or isinstance(kind, StrawberryEnumDefinition)
+        if not leaf or kind is GlobalID or argument.python_name is None:
+            return None
+        names[schema.config.name_converter.from_argument(argument)] = argument.python_name
+    return names
 
 
 def _uses_variables(node: FieldNode) -> bool:

@@ -78,3 +78,31 @@ async def test_a_batch_function_must_answer_every_key() -> None:
     loader = Loader(short)
     with pytest.raises(ValueError, match="2 keys but 1 values"):
         await loader.load_many([1, 2])
+
+
+async def test_a_key_cleared_in_flight_answers_its_waiters_and_is_fetched_again() -> None:
+    source = Source()
+    loader = Loader(source)
+    waiting = loader.load_many([1, 2])
+    single = loader.load(1)
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)  # dispatched: the batch is in flight
+    loader.clear(1)
+    loader.prime(2, "too late")  # a key in flight keeps what the fetch answers
+    assert await waiting == ["v1", "v2"]
+    assert await single == "v1"
+    assert await loader.load_many([1, 2]) == ["v1", "v2"]
+    assert source.batches == [[1, 2], [1]]
+
+
+async def test_no_keys_is_no_batch_and_new_keys_join_the_pending_batch() -> None:
+    source = Source()
+    loader = Loader(source)
+    assert await loader.load_many([]) == []
+    first = loader.load_many([1, 2])
+    second = loader.load_many([3, 1])  # one key pending already, one new
+    third = loader.load_many([4, 5])  # all new, joins the same batch
+    assert await third == ["v4", "v5"]
+    assert await first == ["v1", "v2"]
+    assert await second == ["v3", "v1"]
+    assert source.batches == [[1, 2, 3, 4, 5]]

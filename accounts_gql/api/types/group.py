@@ -22,7 +22,7 @@ from accounts_gql.api.errors import (
     ValidationError,
     VersionConflict,
 )
-from accounts_gql.api.ids import decode_id, encode_cursor, encode_id
+from accounts_gql.api.ids import decode_id, encode_cursor, encode_id, encode_time_cursor
 from accounts_gql.api.mutations import input_id, payload
 from accounts_gql.api.pagination import (
     PageInfo,
@@ -130,7 +130,7 @@ class Group(Node):
 def group_cursor(row: GroupRow, order: GroupOrder) -> str:
     if order in (GroupOrder.SLUG_ASC, GroupOrder.SLUG_DESC):
         return encode_cursor(row.slug, row.id)
-    return encode_cursor(row.created_at.isoformat(), row.id)
+    return encode_time_cursor(row.created_at, row.id)
 
 
 @strawberry.type

@@ -9,7 +9,7 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import datetime
 from operator import attrgetter
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import strawberry
 
@@ -21,7 +21,7 @@ from accounts_gql.api.errors import (
     NotFound,
     ValidationError,
 )
-from accounts_gql.api.ids import encode_cursor
+from accounts_gql.api.ids import encode_time_cursor
 from accounts_gql.api.mutations import input_id, payload
 from accounts_gql.api.pagination import PageInfo, PageRequest, page_info
 from accounts_gql.db.pool import Executor
@@ -152,7 +152,7 @@ class Membership:
 
 
 def membership_cursor(row: MembershipRow, entity_id: uuid.UUID) -> str:
-    return encode_cursor(row.joined_at.isoformat(), entity_id)
+    return encode_time_cursor(row.joined_at, entity_id)
 
 
 @strawberry.type
@@ -161,7 +161,8 @@ class MemberEdge:
 
     @strawberry.field
     def cursor(self) -> str:
-        return member_cursor(self.node)
+        row = cast(MembershipRow, self.node)  # the node is the row (the resolvers' root)
+        return encode_time_cursor(row.joined_at, row.user_id)
 
 
 @strawberry.type
@@ -175,7 +176,7 @@ class MemberConnection:
 
 
 def member_cursor(row: MembershipRow) -> str:
-    return membership_cursor(row, row.user_id)
+    return encode_time_cursor(row.joined_at, row.user_id)
 
 
 def member_connection(request: PageRequest, page: MemberPage) -> MemberConnection:

@@ -22,7 +22,7 @@ from accounts_gql.api.errors import (
     ValidationError,
     VersionConflict,
 )
-from accounts_gql.api.ids import decode_id, encode_cursor, encode_id
+from accounts_gql.api.ids import decode_id, encode_cursor, encode_id, encode_time_cursor
 from accounts_gql.api.mutations import input_id, payload
 from accounts_gql.api.pagination import (
     PageInfo,
@@ -179,7 +179,7 @@ class User(Node):
 def user_cursor(row: UserRow, order: UserOrder) -> str:
     if order in (UserOrder.USERNAME_ASC, UserOrder.USERNAME_DESC):
         return encode_cursor(row.username.lower(), row.id)
-    return encode_cursor(row.created_at.isoformat(), row.id)
+    return encode_time_cursor(row.created_at, row.id)
 
 
 @strawberry.input(description="Narrows a list of users; all given conditions apply.")
