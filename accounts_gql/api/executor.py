@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any, cast
 
 from graphql import DocumentNode, GraphQLObjectType, GraphQLResolveInfo, GraphQLSchema
@@ -46,6 +47,7 @@ from accounts_gql.api.plans import (
 # the dicts their answers go into.
 Batch = tuple[list[FieldPlan], list[Any], list[dict[str, Any]]]
 
+_LIST = {list}
 _planned = PLANNED_QUERIES.labels(outcome="planned")
 _unplanned = PLANNED_QUERIES.labels(outcome="unplanned")
 _deoptimized = PLANNED_QUERIES.labels(outcome="deoptimized")
@@ -198,6 +200,9 @@ class PlanRun:
                 return None
             assert plan.child is not None
             return plan.child, [obj for obj, _ in sink], [o for _, o in sink]
+        bulk = self.complete_in_bulk(plan, outs, values)
+        if bulk is not None:
+            return bulk
         parents: list[Any] = []
         children: list[dict[str, Any]] = []
         # The is_type_of of this schema's types looks at the class only (isinstance
@@ -238,8 +243,36 @@ class PlanRun:
                 out[key] = items
         if not parents:
             return None
+        if is_type_of is None:  # any class will do: remember one for complete_in_bulk
+            plan.accepted = type(parents[-1])
         assert plan.child is not None
         return plan.child, parents, children
+
+    def complete_in_bulk(
+        self, plan: FieldPlan, outs: list[dict[str, Any]], values: list[Any]
+    ) -> Batch | None:
+        """The common case without a check per object: every value (every item of
+        every list) an object of the one class already accepted. None otherwise."""
+        objects = values
+        if plan.shape is Shape.OBJECT_LIST:
+            if set(map(type, values)) != _LIST:
+                return None
+            objects = list(chain.from_iterable(values))
+        if not objects or set(map(type, objects)) != {plan.accepted}:
+            return None
+        assert plan.child is not None
+        key = plan.key
+        children: list[dict[str, Any]] = [{} for _ in objects]
+        if plan.shape is Shape.OBJECT:
+            for out, child in zip(outs, children, strict=True):
+                out[key] = child
+            return plan.child, objects, children
+        start = 0
+        for out, items in zip(outs, values, strict=True):
+            end = start + len(items)
+            out[key] = children[start:end]
+            start = end
+        return plan.child, objects, children
 
     def complete_abstract(
         self, plan: FieldPlan, outs: list[dict[str, Any]], values: list[Any]

@@ -9,7 +9,7 @@ from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import datetime
 from operator import attrgetter
-from typing import TYPE_CHECKING, Annotated, Any, cast
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 
@@ -161,7 +161,7 @@ class MemberEdge:
 
     @strawberry.field
     def cursor(self) -> str:
-        row = cast(MembershipRow, self.node)  # the node is the row (the resolvers' root)
+        row: MembershipRow = self.node  # type: ignore[assignment]  # the row is the node
         return encode_time_cursor(row.joined_at, row.user_id)
 
 
