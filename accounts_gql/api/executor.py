@@ -344,7 +344,7 @@ class PlanRun:
             return cast(Awaitable[list[Any]], function(self.context, parents, **arguments))
         if plan.parent_only:
             values = list(map(function, parents))
-            return asyncio.gather(*values) if plan.is_async else values
+            return _together(values) if plan.is_async else values
         kwargs = dict(arguments)
         if plan.info_parameter:
             assert plan.strawberry_field is not None
@@ -357,5 +357,17 @@ class PlanRun:
                 kwargs[parent_parameter] = parent
             values.append(function(parent, **kwargs) if plan.passes_self else function(**kwargs))
         if plan.is_async:
-            return asyncio.gather(*values)
+            return _together(values)
         return values
+
+
+def _together(coroutines: list[Any]) -> Awaitable[list[Any]]:
+    """The coroutines' results, all started now, as graphql-core starts them: so
+    that the loads they ask for join one batch. One alone needs no gathering."""
+    if len(coroutines) == 1:
+        return _single(asyncio.ensure_future(coroutines[0]))
+    return asyncio.gather(*coroutines)
+
+
+async def _single(task: Awaitable[Any]) -> list[Any]:
+    return [await task]

@@ -9,7 +9,9 @@ that a payload shows what was just written).
 from __future__ import annotations
 
 import uuid
-from functools import cached_property, partial
+from collections.abc import Callable
+from functools import partial
+from typing import Any, Generic, TypeVar, overload
 
 from accounts_gql.api.dataloader import Loader
 from accounts_gql.api.types.contact import load_contacts, load_contacts_by_user
@@ -29,6 +31,27 @@ from accounts_gql.repositories.groups import GroupRow
 from accounts_gql.repositories.memberships import MembershipRow
 from accounts_gql.repositories.users import UserRow
 
+T = TypeVar("T")
+
+
+class made_on_first_use(Generic[T]):
+    """`functools.cached_property` without its lock (Python 3.11 takes one per first
+    use): a request's loaders are only ever made on its own event loop."""
+
+    def __init__(self, make: Callable[[Any], T]) -> None:
+        self.make = make
+        self.name = make.__name__
+
+    @overload
+    def __get__(self, instance: None, owner: type) -> made_on_first_use[T]: ...
+    @overload
+    def __get__(self, instance: object, owner: type) -> T: ...
+    def __get__(self, instance: object | None, owner: type) -> T | made_on_first_use[T]:
+        if instance is None:
+            return self
+        value = instance.__dict__[self.name] = self.make(instance)  # found there next time
+        return value
+
 
 class Loaders:
     """Each loader is made on first use: most requests need two or three of them."""
@@ -36,38 +59,38 @@ class Loaders:
     def __init__(self, db: Executor) -> None:
         self.db = db
 
-    @cached_property
+    @made_on_first_use
     def user(self) -> Loader[uuid.UUID, UserRow | None]:
         return Loader(partial(load_users, self.db))
 
-    @cached_property
+    @made_on_first_use
     def contact(self) -> Loader[uuid.UUID, ContactRow | None]:
         return Loader(partial(load_contacts, self.db))
 
-    @cached_property
+    @made_on_first_use
     def contacts(self) -> Loader[uuid.UUID, list[ContactRow]]:
         return Loader(partial(load_contacts_by_user, self.db, False))
 
-    @cached_property
+    @made_on_first_use
     def all_contacts(self) -> Loader[uuid.UUID, list[ContactRow]]:
         return Loader(partial(load_contacts_by_user, self.db, True))
 
-    @cached_property
+    @made_on_first_use
     def contact_type(self) -> Loader[uuid.UUID, ContactTypeRow | None]:
         return Loader(partial(load_contact_types, self.db))
 
-    @cached_property
+    @made_on_first_use
     def memberships(self) -> Loader[uuid.UUID, list[MembershipRow]]:
         return Loader(partial(load_memberships_by_user, self.db))
 
-    @cached_property
+    @made_on_first_use
     def group(self) -> Loader[uuid.UUID, GroupRow | None]:
         return Loader(partial(load_groups, self.db))
 
-    @cached_property
+    @made_on_first_use
     def member_count(self) -> Loader[uuid.UUID, int]:
         return Loader(partial(load_member_counts, self.db))
 
-    @cached_property
+    @made_on_first_use
     def member_page(self) -> Loader[MemberPageKey, MemberPage]:
         return Loader(partial(load_member_pages, self.db))
