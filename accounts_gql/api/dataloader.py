@@ -140,13 +140,15 @@ class Loader(Generic[K, V]):
 
     async def _one(self, key: K, batch: Batch[K, V]) -> V:
         if not batch.answered:
-            await batch.done
+            await asyncio.shield(batch.done)
         return self._lookup(key, [batch])
 
     async def _many(self, keys: list[K], waits: list[Batch[K, V]]) -> list[V]:
         for batch in waits:
             if not batch.answered:
-                await batch.done
+                # Shielded: a waiter cancelled (graphql-core cancels the rest of a
+                # list once an item fails) must not cancel the batch for the others.
+                await asyncio.shield(batch.done)
         try:
             return list(map(self._values.__getitem__, keys))
         except KeyError:  # a failed batch, or a key cleared while in flight

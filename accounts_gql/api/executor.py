@@ -91,7 +91,7 @@ class PlannedExecution:
         if template is None:
             _unplanned.inc()
             return None
-        coerced = get_variable_values(
+        coerced = template.coerce_text_variables(variables or {}) or get_variable_values(
             self.schema._schema, template.operation.variable_definitions or (), variables or {}
         )
         if isinstance(coerced, list):  # the standard path reports them

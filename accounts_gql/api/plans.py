@@ -33,7 +33,9 @@ from graphql import (
     FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLEnumType,
+    GraphQLError,
     GraphQLField,
+    GraphQLID,
     GraphQLIncludeDirective,
     GraphQLInterfaceType,
     GraphQLList,
@@ -53,7 +55,16 @@ from graphql import (
     VariableNode,
     get_named_type,
 )
-from graphql.execution.values import VariableValues, get_argument_values, get_directive_values
+from graphql.execution.get_variable_signature import (
+    GraphQLVariableSignature,
+    get_variable_signature,
+)
+from graphql.execution.values import (
+    VariableValues,
+    VariableValueSource,
+    get_argument_values,
+    get_directive_values,
+)
 from graphql.language import Visitor, visit
 from loguru import logger
 from strawberry.relay import GlobalID
@@ -198,6 +209,56 @@ class PlanTemplate:
     # Variables that @skip/@include read: each combination of values has its plan.
     directive_variables: tuple[str, ...]
     plans: dict[tuple[Any, ...], Plan | None] = field(default_factory=dict)
+    # When every variable is an ID or a String without default: their signatures.
+    text_variables: tuple[TextVariable, ...] | None = None
+
+    def coerce_text_variables(self, inputs: dict[str, Any]) -> VariableValues | None:
+        """The variables as graphql-core coerces them, for text variables given as
+        strings (or nullable ones as null or not at all); None for anything else."""
+        if self.text_variables is None:
+            return None
+        sources: dict[str, VariableValueSource] = {}
+        coerced: dict[str, Any] = {}
+        for name, signature, non_null in self.text_variables:
+            value = inputs.get(name, Undefined)
+            if value is Undefined:
+                if non_null:
+                    return None
+                sources[name] = VariableValueSource(signature)
+                continue
+            if type(value) is not str and (value is not None or non_null):
+                return None
+            sources[name] = VariableValueSource(signature, value)
+            coerced[name] = value
+        return VariableValues(sources, coerced)
+
+
+# A variable's name, signature and whether its type is non-null.
+TextVariable = tuple[str, GraphQLVariableSignature, bool]
+
+
+def text_variables(
+    schema: GraphQLSchema, operation: OperationDefinitionNode
+) -> tuple[TextVariable, ...] | None:
+    """The operation's variables when each is an ID or a String without default
+    (graphql-core coerces a string of those to itself), else None."""
+    found: list[TextVariable] = []
+    for definition in operation.variable_definitions or ():
+        if definition.default_value is not None or definition.directives:
+            return None
+        signature = get_variable_signature(schema, definition)
+        if isinstance(signature, GraphQLError):
+            return None
+        kind, non_null = signature.type, isinstance(signature.type, GraphQLNonNull)
+        if isinstance(kind, GraphQLNonNull):
+            kind = kind.of_type
+        if (
+            not (kind is GraphQLID or kind is GraphQLString)
+            or schema.get_type(kind.name) is not kind
+        ):
+            return None
+        found.append((signature.name, signature, non_null))
+    return tuple(found)
 
 
 class PlanBuilder:
@@ -538,6 +599,8 @@ class PlanCache:
             self._templates.move_to_end(key)
             return self._templates[key]
         template = template_for(document, operation_name)
+        if template is not None:
+            template.text_variables = text_variables(self.schema._schema, template.operation)
         self._templates[key] = template
         if len(self._templates) > self.max_size:
             self._templates.popitem(last=False)

@@ -106,3 +106,15 @@ async def test_no_keys_is_no_batch_and_new_keys_join_the_pending_batch() -> None
     assert await first == ["v1", "v2"]
     assert await second == ["v3", "v1"]
     assert source.batches == [[1, 2, 3, 4, 5]]
+
+
+async def test_a_cancelled_waiter_leaves_the_batch_to_the_others() -> None:
+    source = Source()
+    loader = Loader(source)
+    cancelled = asyncio.ensure_future(loader.load_many([1, 2]))
+    other = loader.load(2)
+    await asyncio.sleep(0)
+    cancelled.cancel()  # as graphql-core cancels the rest of a failed list
+    assert await other == "v2"
+    assert await loader.load_many([1]) == ["v1"]
+    assert source.batches == [[1, 2]]

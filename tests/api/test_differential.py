@@ -736,6 +736,9 @@ async def compare(
     DIFFERENTIAL.generated_compared += 1
     DIFFERENTIAL.generated_outcomes[outcome(planned)] += 1
     differs = difference(planned, standard)
+    if differs is None and "INTERNAL_SERVER_ERROR" in planned.text:
+        # The same on both paths, and wrong on both: a fault is never the answer.
+        differs = "an internal error"
     if differs is None:
         return
     DIFFERENTIAL.generated_differences += 1
