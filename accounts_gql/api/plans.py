@@ -377,11 +377,12 @@ class PlanBuilder:
                 plan.per_parent = plan.getter
             elif plan.kind is FieldKind.METHOD and plan.parent_only and not plan.is_async:
                 plan.per_parent = plan.function
-        plan.argument_names = _leaf_argument_names(self.schema, strawberry_field)
-        if strawberry_field.arguments and not _uses_variables(node):
-            plan.arguments = field_arguments(self.schema, plan, self.variables)
-        elif not strawberry_field.arguments:
+        if not strawberry_field.arguments:
             plan.arguments = {}
+        else:
+            plan.argument_names = _leaf_argument_names(self.schema, strawberry_field)
+            if not _uses_variables(node):
+                plan.arguments = field_arguments(self.schema, plan, self.variables)
         named = get_named_type(graphql_field.type)
         selection_sets = [n.selection_set for n in nodes if n.selection_set is not None]
         if isinstance(named, GraphQLObjectType):

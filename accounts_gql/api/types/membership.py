@@ -161,8 +161,7 @@ class MemberEdge:
 
     @strawberry.field
     def cursor(self) -> str:
-        row: MembershipRow = self.node  # type: ignore[assignment]  # the row is the node
-        return encode_time_cursor(row.joined_at, row.user_id)
+        return member_cursor(self.node)  # the node is the row
 
 
 @strawberry.type
