@@ -14,7 +14,14 @@ from inspect import isawaitable
 from typing import Any
 
 import orjson
-from graphql import ExecutionResult, GraphQLError, GraphQLFormattedError, OperationType, execute
+from graphql import (
+    DocumentNode,
+    ExecutionResult,
+    GraphQLError,
+    GraphQLFormattedError,
+    OperationType,
+    execute,
+)
 from loguru import logger
 from starlette.requests import Request
 from starlette.responses import Response
@@ -34,7 +41,7 @@ from accounts_gql.core.logging import request_id
 from accounts_gql.core.security import VerifiedTokens
 from accounts_gql.core.settings import Settings
 from accounts_gql.core.viewer import Viewer
-from accounts_gql.db.pool import Database
+from accounts_gql.db.pool import Database, Executor, RequestConnection
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
@@ -268,25 +275,46 @@ class GraphQLEndpoint:
             if costly:
                 return request_status, self.encode(ExecutionResult(None, costly))
         db: Database = self.state["db"]
-        # After a write, nested fields read the primary so the payload shows it.
-        reader = db.read if operation is OperationType.QUERY else db.write
-        context = Context(
-            db=db,
+        if operation is not OperationType.QUERY:
+            # After a write, nested fields read the primary so the payload shows it.
+            context = self.context(caller, db.write)
+            return await self.execute(params, prepared.document, context, media_type)
+        # A query's statements all run on one connection (see RequestConnection).
+        connection = RequestConnection(db.read)
+        context = self.context(caller, connection)
+        try:
+            if self.planned is not None:
+                data = await self.planned.execute(
+                    source, prepared.document, params.operation_name, params.variables, context
+                )
+                if data is not None:
+                    return 200, orjson.dumps({"data": data})
+            # The same context: what the plan loaded is not loaded again.
+            return await self.execute(params, prepared.document, context, media_type)
+        finally:
+            await connection.release()
+
+    def context(self, caller: Caller, reader: Executor) -> Context:
+        return Context(
+            db=self.state["db"],
             viewer=caller.viewer,
             request_id=request_id.get(),
             loaders=Loaders(reader),
             client_ip=caller.address,
             settings=self.settings,
         )
-        if operation is OperationType.QUERY and self.planned is not None:
-            data = await self.planned.execute(
-                source, prepared.document, params.operation_name, params.variables, context
-            )
-            if data is not None:
-                return 200, orjson.dumps({"data": data})
+
+    async def execute(
+        self,
+        params: GraphQLParams,
+        document: DocumentNode,
+        context: Context,
+        media_type: str,
+    ) -> tuple[int, bytes]:
+        """Runs the operation through graphql-core's standard execution."""
         result = execute(
             self.graphql_schema,
-            prepared.document,
+            document,
             context_value=context,
             variable_values=params.variables,
             operation_name=params.operation_name,
@@ -297,6 +325,7 @@ class GraphQLEndpoint:
         assert isinstance(result, ExecutionResult)
         # Variables that cannot be coerced stop the request before execution.
         executed = result.data is not None or _executed(result)
+        request_status = 400 if media_type == GRAPHQL_RESPONSE else 200
         return (200 if executed else request_status), self.encode(result)
 
     def encode(self, result: ExecutionResult) -> bytes:

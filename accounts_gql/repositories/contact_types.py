@@ -7,13 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import asyncpg
-from asyncpg.pool import PoolConnectionProxy
 
+from accounts_gql.db.pool import Executor
 from accounts_gql.repositories.errors import domain_errors
-
-# A pool or a connection (plain or acquired from a pool): anything asyncpg can
-# run a statement on.
-Executor = asyncpg.Pool | asyncpg.Connection | PoolConnectionProxy
 
 
 @dataclass(frozen=True, slots=True)

@@ -103,7 +103,7 @@ class ContactTypeQueries:
     @strawberry.field(description="The contact types, ordered by code.")
     async def contact_types(self, info: Info, include_inactive: bool = False) -> list[ContactType]:
         ctx = info.context
-        return await service.list_contact_types(ctx.db.read, ctx.viewer, include_inactive)
+        return await service.list_contact_types(ctx.loaders.db, ctx.viewer, include_inactive)
 
 
 @strawberry.type

@@ -215,7 +215,7 @@ class UserConnection:
 
     @strawberry.field(description="How many users match the filter, over all pages.")
     async def total_count(self, info: Info) -> int:
-        return await repository.users_count(info.context.db.read, *self._count_args)
+        return await repository.users_count(info.context.loaders.db, *self._count_args)
 
 
 async def users_connection(
