@@ -112,16 +112,25 @@ class Loader(Generic[K, V]):
         if self._loop is None:
             self._loop = asyncio.get_running_loop()
         batch = self._pending = Batch(self._loop.create_future())
-        self._loop.call_soon(self._schedule)
+        self._loop.call_soon(self._schedule, batch)
         return batch
 
-    def _schedule(self) -> None:
-        assert self._loop is not None
-        self._loop.create_task(self._dispatch())
+    def _schedule(self, batch: Batch[K, V]) -> None:
+        if self._pending is batch:  # not dispatched meanwhile by `dispatch_pending`
+            assert self._loop is not None
+            self._loop.create_task(self._dispatch(batch))
 
-    async def _dispatch(self) -> None:
-        batch, self._pending = self._pending, None
-        assert batch is not None
+    async def dispatch_pending(self) -> None:
+        """Fetches the pending batch now, in the caller's task, instead of in a
+        task of its own two rounds of the loop later: for a caller that knows
+        every key of the batch has been asked for (an execution plan's level)."""
+        if self._pending is not None:
+            await self._dispatch(self._pending)
+
+    async def _dispatch(self, batch: Batch[K, V]) -> None:
+        if self._pending is not batch:
+            return  # fetched already, by whichever of the two came first
+        self._pending = None
         keys = list(batch.keys)
         try:
             if keys:

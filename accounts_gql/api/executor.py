@@ -137,19 +137,25 @@ class PlanRun:
         # Leaves that are a plain function of the parent are read while completing
         # (their entry holds the parents): one pass instead of two.
         resolved: list[tuple[FieldPlan, list[dict[str, Any]], Any]] = []
+        tasks_load = False  # whether a resolver asks for loads once its task runs
         for fields, parents, outs in level:
             for plan in fields:
                 if plan.per_parent is not None:
                     resolved.append((plan, outs, parents))
                     continue
+                tasks_load = tasks_load or plan.is_async
                 try:
                     values: Any = self.resolve(plan, parents)
                 except Exception as error:
                     values = error
                 resolved.append((plan, outs, values))
-        # Every load of the level is asked for by now: awaiting one after the
-        # other costs no round trip and needs no task per field. All are awaited,
-        # also after an error, so that none is left running unobserved.
+        # Every load of the level is asked for by now (unless a resolver's task
+        # has yet to ask for its own): the batches are fetched here, without a
+        # task each. Awaiting the values one after the other then costs no round
+        # trip. All are awaited, also after an error, so that none is left
+        # running unobserved.
+        if not tasks_load:
+            await self.context.loaders.dispatch_pending()
         for index, (plan, outs, values) in enumerate(resolved):
             if not isinstance(values, list | Exception):
                 try:

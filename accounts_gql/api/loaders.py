@@ -59,6 +59,13 @@ class Loaders:
     def __init__(self, db: Executor) -> None:
         self.db = db
 
+    async def dispatch_pending(self) -> None:
+        """Fetches every loader's pending batch now, one after the other (a
+        query's statements take turns on its one connection anyway)."""
+        for made in list(self.__dict__.values()):
+            if isinstance(made, Loader):
+                await made.dispatch_pending()
+
     @made_on_first_use
     def user(self) -> Loader[uuid.UUID, UserRow | None]:
         return Loader(partial(load_users, self.db))

@@ -118,3 +118,32 @@ async def test_a_cancelled_waiter_leaves_the_batch_to_the_others() -> None:
     assert await other == "v2"
     assert await loader.load_many([1]) == ["v1"]
     assert source.batches == [[1, 2]]
+
+
+async def test_dispatch_pending_fetches_the_batch_in_the_callers_task() -> None:
+    source = Source()
+    loader = Loader(source)
+    many = loader.load_many([1, 2])
+    one = loader.load(3)
+    await loader.dispatch_pending()
+    assert source.batches == [[1, 2, 3]]
+    await asyncio.sleep(0)  # the dispatch scheduled at the first load finds nothing
+    await asyncio.sleep(0)
+    assert await many == ["v1", "v2"]
+    assert await one == "v3"
+    await loader.dispatch_pending()  # nothing pending: no call
+    later = loader.load(4)
+    assert await later == "v4"
+    assert source.batches == [[1, 2, 3], [4]]
+
+
+async def test_a_batch_scheduled_and_then_dispatched_inline_is_fetched_once() -> None:
+    source = Source()
+    loader = Loader(source)
+    pending = loader.load(1)
+    await asyncio.sleep(0)  # the dispatch task is made, not yet run
+    await loader.dispatch_pending()
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert await pending == "v1"
+    assert source.batches == [[1]]
