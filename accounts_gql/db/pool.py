@@ -70,7 +70,10 @@ class RequestConnection:
     async def release(self) -> None:
         """Gives the connection back to the pool once no statement runs on it;
         to the end even when the request is cancelled meanwhile."""
-        await asyncio.shield(self._release())
+        if self._lock.locked():  # a statement in flight: wait for it, shielded
+            await asyncio.shield(self._release())
+        else:  # the common case, without a task (asyncpg shields its own release)
+            await self._release()
 
     async def _release(self) -> None:
         async with self._lock:
