@@ -278,7 +278,7 @@ class GraphQLEndpoint:
         if operation is not OperationType.QUERY:
             # After a write, nested fields read the primary so the payload shows it.
             context = self.context(caller, db.write)
-            return await self.execute(params, prepared.document, context, media_type)
+            return await self.execute(params, prepared.document, context, request_status)
         # A query's statements all run on one connection (see RequestConnection).
         connection = RequestConnection(db.read)
         context = self.context(caller, connection)
@@ -290,7 +290,7 @@ class GraphQLEndpoint:
                 if data is not None:
                     return 200, orjson.dumps({"data": data})
             # The same context: what the plan loaded is not loaded again.
-            return await self.execute(params, prepared.document, context, media_type)
+            return await self.execute(params, prepared.document, context, request_status)
         finally:
             await connection.release()
 
@@ -309,7 +309,7 @@ class GraphQLEndpoint:
         params: GraphQLParams,
         document: DocumentNode,
         context: Context,
-        media_type: str,
+        request_status: int,
     ) -> tuple[int, bytes]:
         """Runs the operation through graphql-core's standard execution."""
         result = execute(
@@ -325,7 +325,6 @@ class GraphQLEndpoint:
         assert isinstance(result, ExecutionResult)
         # Variables that cannot be coerced stop the request before execution.
         executed = result.data is not None or _executed(result)
-        request_status = 400 if media_type == GRAPHQL_RESPONSE else 200
         return (200 if executed else request_status), self.encode(result)
 
     def encode(self, result: ExecutionResult) -> bytes:
