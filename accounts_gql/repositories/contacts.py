@@ -9,7 +9,7 @@ from datetime import datetime
 import asyncpg
 
 # Re-exported: callers of this module name their executor from here.
-from accounts_gql.db.pool import Executor
+from accounts_gql.db.pool import Executor as Executor
 from accounts_gql.repositories.errors import domain_errors
 
 
