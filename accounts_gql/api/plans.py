@@ -76,9 +76,14 @@ from strawberry.types.enum import StrawberryEnumDefinition
 from strawberry.types.field import StrawberryField
 
 from accounts_gql.api.types.contact import contacts_type, contacts_user
-from accounts_gql.api.types.group import groups_member_count, groups_members
+from accounts_gql.api.types.group import groups_member_count, groups_members, query_group
 from accounts_gql.api.types.membership import memberships_group, memberships_user
-from accounts_gql.api.types.user import users_contacts, users_memberships, users_primary_contact
+from accounts_gql.api.types.user import (
+    query_user,
+    users_contacts,
+    users_memberships,
+    users_primary_contact,
+)
 
 BatchResolver = Callable[..., Awaitable[list[Any]]]
 # A value's completion: the JSON-ready value; objects are sent to the sink (the
@@ -89,6 +94,8 @@ Completer = Callable[[Any, Sink], Any]
 # Fields that read through a dataloader, by (type, field): one call per level
 # with every parent object instead of one coroutine per object.
 BATCHED: dict[tuple[str, str], BatchResolver] = {
+    ("Query", "user"): query_user,
+    ("Query", "group"): query_group,
     ("User", "contacts"): users_contacts,
     ("User", "primaryContact"): users_primary_contact,
     ("User", "memberships"): users_memberships,

@@ -178,22 +178,32 @@ async def groups_connection(
     )
 
 
+def query_group(
+    ctx: Context, roots: list[Any], id: str | None = None, slug: str | None = None
+) -> Awaitable[list[GroupRow | None]]:
+    """`group(id:, slug:)` for each root (a query has one); see query_user."""
+    service.require_reader(ctx.viewer)
+    if (id is None) == (slug is None):
+        raise GraphQLError(
+            "Pass exactly one of 'id' and 'slug'.", extensions={"code": "BAD_USER_INPUT"}
+        )
+    if id is not None:
+        return ctx.loaders.group.load_many([decode_id(id, "Group")] * len(roots))
+    assert slug is not None
+    return _groups_by_slug(ctx.loaders.db, slug, len(roots))
+
+
+async def _groups_by_slug(db: Executor, slug: str, count: int) -> list[GroupRow | None]:
+    return [await repository.group_by_slug(db, slug)] * count
+
+
 @strawberry.type
 class GroupQueries:
     @strawberry.field(description="A group by global id or by slug.")
     async def group(
         self, info: Info, id: strawberry.ID | None = None, slug: str | None = None
     ) -> Group | None:
-        ctx = info.context
-        service.require_reader(ctx.viewer)
-        if (id is None) == (slug is None):
-            raise GraphQLError(
-                "Pass exactly one of 'id' and 'slug'.", extensions={"code": "BAD_USER_INPUT"}
-            )
-        if id is not None:
-            return await ctx.loaders.group.load(decode_id(id, "Group"))
-        assert slug is not None
-        return await repository.group_by_slug(ctx.loaders.db, slug)
+        return (await query_group(info.context, [self], id, slug))[0]
 
     @strawberry.field(description="Groups, a page at a time (keyset pagination).")
     async def groups(

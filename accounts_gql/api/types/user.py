@@ -10,6 +10,7 @@ from functools import partial
 from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
+from graphql import GraphQLError
 from strawberry.scalars import JSON
 
 from accounts_gql.api.cache import replace
@@ -248,6 +249,26 @@ async def users_connection(
     )
 
 
+def query_user(
+    ctx: Context, roots: list[Any], id: str | None = None, username: str | None = None
+) -> Awaitable[list[UserRow | None]]:
+    """`user(id:, username:)` for each root (a query has one), checked before it
+    returns: a plan's root level then needs no task (see users_contacts)."""
+    service.require_reader(ctx.viewer)
+    if (id is None) == (username is None):
+        raise GraphQLError(
+            "Pass exactly one of 'id' and 'username'.", extensions={"code": "BAD_USER_INPUT"}
+        )
+    if id is not None:
+        return ctx.loaders.user.load_many([decode_id(id, "User")] * len(roots))
+    assert username is not None
+    return _users_by_username(ctx.loaders.db, username, len(roots))
+
+
+async def _users_by_username(db: Executor, username: str, count: int) -> list[UserRow | None]:
+    return [await repository.user_by_username(db, username)] * count
+
+
 @strawberry.type
 class UserQueries:
     @strawberry.field(description="The signed-in user, or null for anonymous callers.")
@@ -261,18 +282,7 @@ class UserQueries:
     async def user(
         self, info: Info, id: strawberry.ID | None = None, username: str | None = None
     ) -> User | None:
-        ctx = info.context
-        service.require_reader(ctx.viewer)
-        if (id is None) == (username is None):
-            from graphql import GraphQLError
-
-            raise GraphQLError(
-                "Pass exactly one of 'id' and 'username'.", extensions={"code": "BAD_USER_INPUT"}
-            )
-        if id is not None:
-            return await ctx.loaders.user.load(decode_id(id, "User"))
-        assert username is not None
-        return await repository.user_by_username(ctx.loaders.db, username)
+        return (await query_user(info.context, [self], id, username))[0]
 
     @strawberry.field(description="Users, a page at a time (keyset pagination).")
     async def users(
