@@ -8,7 +8,10 @@ future, task or callback per key, one future per batch; pages of a hundred rows
 ask for hundreds of keys per request (PRODUCT §8).
 
 Dispatch waits two rounds of the loop, as Strawberry's does, so that resolvers
-graphql-core starts as tasks in one round still join the batch.
+graphql-core starts as tasks in one round still join the batch. A caller that
+knows when every key of a round has been asked for (an execution plan's level)
+collects the new batches instead and fetches them itself (`Batching`): no task,
+no callback and no future for a batch nobody had to wait for.
 """
 
 from __future__ import annotations
@@ -28,9 +31,9 @@ class Batch(Generic[K, V]):
 
     __slots__ = ("cleared", "done", "error", "keys", "values")
 
-    def __init__(self, done: asyncio.Future[None]) -> None:
+    def __init__(self) -> None:
         self.keys: dict[K, None] = {}  # ordered, without repeats
-        self.done = done
+        self.done: asyncio.Future[None] | None = None  # made for the first waiter
         self.values: dict[K, V] | None = None
         self.error: BaseException | None = None
         self.cleared: list[K] = []  # keys forgotten before the answer came: not cached
@@ -39,10 +42,59 @@ class Batch(Generic[K, V]):
     def answered(self) -> bool:
         return self.values is not None or self.error is not None
 
+    async def wait(self) -> None:
+        if self.done is None:
+            self.done = asyncio.get_running_loop().create_future()
+        # Shielded: a waiter cancelled (graphql-core cancels the rest of a list
+        # once an item fails) must not cancel the batch for the others.
+        await asyncio.shield(self.done)
+
+
+class Batching:
+    """How the loaders of one request dispatch their batches.
+
+    By default each new batch is fetched in a task of its own, two rounds of the
+    loop later. Between `collect()` and `dispatch()` new batches are kept for the
+    caller instead, who fetches them one after the other in its own task.
+    """
+
+    __slots__ = ("_collected", "_collecting")
+
+    def __init__(self) -> None:
+        self._collecting = False
+        self._collected: list[Loader[Any, Any]] = []
+
+    def collect(self) -> None:
+        self._collecting = True
+
+    def add(self, loader: Loader[Any, Any]) -> bool:
+        """Keeps the loader's new batch for `dispatch`; False when not collecting."""
+        if self._collecting:
+            self._collected.append(loader)
+        return self._collecting
+
+    async def dispatch(self) -> None:
+        """Fetches the batches collected since `collect()`, and collects no more."""
+        self._collecting = False
+        collected, self._collected = self._collected, []
+        for loader in collected:
+            await loader.dispatch_pending()
+
+    def schedule(self) -> None:
+        """Stops collecting and leaves the collected batches to their own tasks,
+        as if never collected (for a caller that will not dispatch them)."""
+        self._collecting = False
+        collected, self._collected = self._collected, []
+        for loader in collected:
+            loader.schedule_pending()
+
 
 class Loader(Generic[K, V]):
-    def __init__(self, batch_function: BatchFunction[K, V]) -> None:
+    def __init__(
+        self, batch_function: BatchFunction[K, V], batching: Batching | None = None
+    ) -> None:
         self._batch_function = batch_function
+        self._batching = batching
         self._values: dict[K, V] = {}
         # The batch of each key asked for: waiting for dispatch, in flight, failed
         # (or answered: `_values` is looked at first).
@@ -109,11 +161,18 @@ class Loader(Generic[K, V]):
         return batch
 
     def _new_batch(self) -> Batch[K, V]:
+        batch = self._pending = Batch()
+        if self._batching is None or not self._batching.add(self):
+            self.schedule_pending()
+        return batch
+
+    def schedule_pending(self) -> None:
+        """Fetches the pending batch in a task of its own, two rounds of the loop on."""
+        if self._pending is None:
+            return
         if self._loop is None:
             self._loop = asyncio.get_running_loop()
-        batch = self._pending = Batch(self._loop.create_future())
-        self._loop.call_soon(self._schedule, batch)
-        return batch
+        self._loop.call_soon(self._schedule, self._pending)
 
     def _schedule(self, batch: Batch[K, V]) -> None:
         if self._pending is batch:  # not dispatched meanwhile by `dispatch_pending`
@@ -145,19 +204,18 @@ class Loader(Generic[K, V]):
                 batch.values = {}
         except Exception as error:
             batch.error = error
-        batch.done.set_result(None)
+        if batch.done is not None:
+            batch.done.set_result(None)
 
     async def _one(self, key: K, batch: Batch[K, V]) -> V:
         if not batch.answered:
-            await asyncio.shield(batch.done)
+            await batch.wait()
         return self._lookup(key, [batch])
 
     async def _many(self, keys: list[K], waits: list[Batch[K, V]]) -> list[V]:
         for batch in waits:
             if not batch.answered:
-                # Shielded: a waiter cancelled (graphql-core cancels the rest of a
-                # list once an item fails) must not cancel the batch for the others.
-                await asyncio.shield(batch.done)
+                await batch.wait()
         try:
             return list(map(self._values.__getitem__, keys))
         except KeyError:  # a failed batch, or a key cleared while in flight

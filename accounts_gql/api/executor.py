@@ -137,25 +137,32 @@ class PlanRun:
         # Leaves that are a plain function of the parent are read while completing
         # (their entry holds the parents): one pass instead of two.
         resolved: list[tuple[FieldPlan, list[dict[str, Any]], Any]] = []
-        tasks_load = False  # whether a resolver asks for loads once its task runs
-        for fields, parents, outs in level:
-            for plan in fields:
-                if plan.per_parent is not None:
-                    resolved.append((plan, outs, parents))
-                    continue
-                tasks_load = tasks_load or plan.is_async
-                try:
-                    values: Any = self.resolve(plan, parents)
-                except Exception as error:
-                    values = error
-                resolved.append((plan, outs, values))
-        # Every load of the level is asked for by now (unless a resolver's task
-        # has yet to ask for its own): the batches are fetched here, without a
-        # task each. Awaiting the values one after the other then costs no round
-        # trip. All are awaited, also after an error, so that none is left
-        # running unobserved.
-        if not tasks_load:
-            await self.context.loaders.dispatch_pending()
+        # Unless a resolver runs as a task (and asks for its loads once it runs),
+        # every load of the level is asked for once the loop below is done: its
+        # batches are collected and fetched here, without a task each. Awaiting
+        # the values one after the other then costs no round trip.
+        batching = self.context.loaders.batching
+        collecting = not any(plan.is_async for fields, _, _ in level for plan in fields)
+        if collecting:
+            batching.collect()
+        try:
+            for fields, parents, outs in level:
+                for plan in fields:
+                    if plan.per_parent is not None:
+                        resolved.append((plan, outs, parents))
+                        continue
+                    try:
+                        values: Any = self.resolve(plan, parents)
+                    except Exception as error:
+                        values = error
+                    resolved.append((plan, outs, values))
+        except BaseException:
+            batching.schedule()
+            raise
+        if collecting:
+            await batching.dispatch()
+        # All are awaited, also after an error, so that none is left running
+        # unobserved.
         for index, (plan, outs, values) in enumerate(resolved):
             if not isinstance(values, list | Exception):
                 try:

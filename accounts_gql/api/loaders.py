@@ -13,7 +13,7 @@ from collections.abc import Callable
 from functools import partial
 from typing import Any, Generic, TypeVar, overload
 
-from accounts_gql.api.dataloader import Loader
+from accounts_gql.api.dataloader import Batching, Loader
 from accounts_gql.api.types.contact import load_contacts, load_contacts_by_user
 from accounts_gql.api.types.contact_type import load_contact_types
 from accounts_gql.api.types.group import load_groups, load_member_counts
@@ -58,46 +58,42 @@ class Loaders:
 
     def __init__(self, db: Executor) -> None:
         self.db = db
-
-    async def dispatch_pending(self) -> None:
-        """Fetches every loader's pending batch now, one after the other (a
-        query's statements take turns on its one connection anyway)."""
-        for made in list(self.__dict__.values()):
-            if isinstance(made, Loader):
-                await made.dispatch_pending()
+        # A query's plan collects each level's batches and fetches them one after
+        # the other (its statements take turns on its one connection anyway).
+        self.batching = Batching()
 
     @made_on_first_use
     def user(self) -> Loader[uuid.UUID, UserRow | None]:
-        return Loader(partial(load_users, self.db))
+        return Loader(partial(load_users, self.db), self.batching)
 
     @made_on_first_use
     def contact(self) -> Loader[uuid.UUID, ContactRow | None]:
-        return Loader(partial(load_contacts, self.db))
+        return Loader(partial(load_contacts, self.db), self.batching)
 
     @made_on_first_use
     def contacts(self) -> Loader[uuid.UUID, list[ContactRow]]:
-        return Loader(partial(load_contacts_by_user, self.db, False))
+        return Loader(partial(load_contacts_by_user, self.db, False), self.batching)
 
     @made_on_first_use
     def all_contacts(self) -> Loader[uuid.UUID, list[ContactRow]]:
-        return Loader(partial(load_contacts_by_user, self.db, True))
+        return Loader(partial(load_contacts_by_user, self.db, True), self.batching)
 
     @made_on_first_use
     def contact_type(self) -> Loader[uuid.UUID, ContactTypeRow | None]:
-        return Loader(partial(load_contact_types, self.db))
+        return Loader(partial(load_contact_types, self.db), self.batching)
 
     @made_on_first_use
     def memberships(self) -> Loader[uuid.UUID, list[MembershipRow]]:
-        return Loader(partial(load_memberships_by_user, self.db))
+        return Loader(partial(load_memberships_by_user, self.db), self.batching)
 
     @made_on_first_use
     def group(self) -> Loader[uuid.UUID, GroupRow | None]:
-        return Loader(partial(load_groups, self.db))
+        return Loader(partial(load_groups, self.db), self.batching)
 
     @made_on_first_use
     def member_count(self) -> Loader[uuid.UUID, int]:
-        return Loader(partial(load_member_counts, self.db))
+        return Loader(partial(load_member_counts, self.db), self.batching)
 
     @made_on_first_use
     def member_page(self) -> Loader[MemberPageKey, MemberPage]:
-        return Loader(partial(load_member_pages, self.db))
+        return Loader(partial(load_member_pages, self.db), self.batching)

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from accounts_gql.api.dataloader import Loader
+from accounts_gql.api.dataloader import Batching, Loader
 
 
 class Source:
@@ -147,3 +147,37 @@ async def test_a_batch_scheduled_and_then_dispatched_inline_is_fetched_once() ->
     await asyncio.sleep(0)
     assert await pending == "v1"
     assert source.batches == [[1]]
+
+
+async def test_collected_batches_are_fetched_by_dispatch_alone() -> None:
+    batching = Batching()
+    users, groups = Source(), Source()
+    user_loader, group_loader = Loader(users, batching), Loader(groups, batching)
+    batching.collect()
+    many = user_loader.load_many([1, 2])
+    one = group_loader.load(7)
+    three = user_loader.load(3)
+    for _ in range(3):
+        await asyncio.sleep(0)
+    assert users.batches == [], "no task fetched them"
+    assert groups.batches == []
+    await batching.dispatch()
+    assert users.batches == [[1, 2, 3]]
+    assert groups.batches == [[7]]
+    assert await many == ["v1", "v2"]
+    assert await one == "v7"
+    assert await three == "v3"
+    # Collecting ended with the dispatch: a later load is scheduled as usual.
+    assert await user_loader.load(4) == "v4"
+    assert users.batches == [[1, 2, 3], [4]]
+
+
+async def test_collected_batches_handed_back_are_fetched_by_their_own_tasks() -> None:
+    batching = Batching()
+    source = Source()
+    loader = Loader(source, batching)
+    batching.collect()
+    pending = loader.load_many([1, 2])
+    batching.schedule()  # the collector will not dispatch (it failed, say)
+    assert await pending == ["v1", "v2"]
+    assert source.batches == [[1, 2]]
