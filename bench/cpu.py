@@ -1,6 +1,7 @@
 """CPU and garbage-collector time per request, in process (PRODUCT §8).
 
     .venv/bin/python bench/cpu.py [--ops Q1 Q2 Q3] [--requests 320] [--concurrency 32]
+    .venv/bin/python bench/cpu.py --rounds 5 [--ops Q1 Q3] [--requests 960]
 
 Runs each operation against the application in this process (ASGI calls, no
 sockets for HTTP; the real PostgreSQL of bench/run.py), for each execution path
@@ -8,7 +9,11 @@ sockets for HTTP; the real PostgreSQL of bench/run.py), for each execution path
 floor (bench/floor.py), and prints the process CPU per request and the share of
 it the collector took (`gc.callbacks`).
 CPU per request does not depend on how busy the other core is, so it compares
-paths and settings more steadily than throughput does.
+paths and settings more steadily than throughput does. With `--rounds N` it
+runs only the served path (planned, collector tuned) and the floor, alternating
+N times, and prints their medians and the floor's CPU as a fraction of the
+service's: the ratio the bench would show if the service's core were all that
+limited it.
 """
 
 from __future__ import annotations
@@ -17,9 +22,11 @@ import argparse
 import asyncio
 import gc
 import os
+import statistics
 import sys
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -86,7 +93,20 @@ async def post(app: Any, path: str, body: bytes, headers: list[tuple[bytes, byte
         raise SystemExit(f"request failed: {statuses}")
 
 
-async def timed(app: Any, path: str, body: bytes, token: str, args: argparse.Namespace) -> str:
+@dataclass
+class Figures:
+    """Per request: process CPU and collector time, in ms; collections per generation."""
+
+    cpu_ms: float
+    gc_ms: float
+    collections: list[int]
+
+    def __str__(self) -> str:
+        share = 100 * self.gc_ms / self.cpu_ms
+        return f"{self.cpu_ms:9.2f} {self.gc_ms:9.3f} {share:6.1f}%  {self.collections}"
+
+
+async def timed(app: Any, path: str, body: bytes, token: str, args: argparse.Namespace) -> Figures:
     """CPU and collector time per request of `args.requests` requests."""
     headers = [
         (b"content-type", b"application/json"),
@@ -106,10 +126,7 @@ async def timed(app: Any, path: str, body: bytes, token: str, args: argparse.Nam
     cpu = time.process_time() - started
     gc.callbacks.remove(clock)
     count = per_client * args.concurrency
-    return (
-        f"{cpu * 1000 / count:9.2f} {clock.seconds * 1000 / count:9.3f} "
-        f"{100 * clock.seconds / cpu:6.1f}%  {clock.collections}"
-    )
+    return Figures(cpu * 1000 / count, clock.seconds * 1000 / count, clock.collections)
 
 
 def default_collector() -> None:
@@ -119,7 +136,7 @@ def default_collector() -> None:
 
 async def measure(
     operation: str, variables: dict[str, object], args: argparse.Namespace, **settings: Any
-) -> str:
+) -> Figures:
     config = Settings(
         database_url=DATABASE,
         jwt_secret=JWT_SECRET,
@@ -141,7 +158,7 @@ async def measure(
 
 async def measure_floor(
     operation: str, variables: dict[str, object], args: argparse.Namespace
-) -> str:
+) -> Figures:
     """The floor (bench/floor.py) the same way, with the collector as CPython sets it."""
     os.environ["DATABASE_URL"] = DATABASE
     default_collector()
@@ -164,8 +181,12 @@ async def main() -> None:
     parser.add_argument("--requests", type=int, default=320)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--users", type=int, default=20000)
+    parser.add_argument("--rounds", type=int, default=0)
     args = parser.parse_args()
     variables = await prepare(args.users)
+    if args.rounds:
+        await alternate(variables, args)
+        return
     print(f"{'op':4} {'path':9} {'gc tuned':8} {'CPU ms':>9} {'GC ms':>9} {'GC %':>7}  gen0/1/2")
     for operation in args.ops:
         for compiled in (False, True):
@@ -181,6 +202,25 @@ async def main() -> None:
                 print(f"{operation:4} {path:9} {tuned!s:8} {figures}", flush=True)
         figures = await measure_floor(operation, variables[operation], args)
         print(f"{operation:4} {'floor':9} {'False':8} {figures}", flush=True)
+
+
+async def alternate(variables: dict[str, dict[str, object]], args: argparse.Namespace) -> None:
+    """The served path and the floor in turns: their median CPU per request."""
+    print(f"{'op':4} {'service ms':>10} {'floor ms':>10} {'floor/service':>13}")
+    for operation in args.ops:
+        served: list[float] = []
+        bare: list[float] = []
+        for _ in range(args.rounds):
+            figures = await measure(
+                operation, variables[operation], args, compiled_execution=True, gc_tuning=True
+            )
+            served.append(figures.cpu_ms)
+            bare.append((await measure_floor(operation, variables[operation], args)).cpu_ms)
+        service_ms, floor_ms = statistics.median(served), statistics.median(bare)
+        print(
+            f"{operation:4} {service_ms:10.2f} {floor_ms:10.2f} {floor_ms / service_ms:13.2f}",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -4,6 +4,9 @@ A bare ASGI handler that runs the same batched SQL through the same repository
 functions and writes the same JSON with orjson (times too, as the service does).
 It is what Python cannot go below with this stack; the bench reports each
 GraphQL figure as a fraction of it.
+Each statement takes a pool connection of its own (`pool.fetch`), as PRODUCT §8
+measured it; with FLOOR_CONNECTION=request a request's statements share one,
+as the service's queries do (api/http.py): a stricter floor.
 Run by bench/run.py as `uvicorn bench.floor:app`; never part of the service.
 """
 
@@ -19,16 +22,17 @@ import orjson
 
 from accounts_gql.api.ids import decode_id, encode_id, encode_time_cursor
 from accounts_gql.core.settings import Settings
-from accounts_gql.db.pool import create_pool
+from accounts_gql.db.pool import Executor, create_pool
 from accounts_gql.repositories import contact_types, contacts, groups, memberships, users
 from accounts_gql.repositories.users import UserRow
 
 Send = Any
 Receive = Any
 _pool: asyncpg.Pool | None = None
+_CONNECTION_PER_REQUEST = os.environ.get("FLOOR_CONNECTION", "statement") == "request"
 
 
-async def _user_details(db: asyncpg.Pool, rows: list[UserRow]) -> list[dict[str, Any]]:
+async def _user_details(db: Executor, rows: list[UserRow]) -> list[dict[str, Any]]:
     """Users with contacts (and their type) and memberships (and their group)."""
     ids = [row.id for row in rows]
     contact_rows = await contacts.contacts_by_user_ids(db, ids, False)
@@ -69,17 +73,17 @@ async def _user_details(db: asyncpg.Pool, rows: list[UserRow]) -> list[dict[str,
     ]
 
 
-async def q1(db: asyncpg.Pool, variables: dict[str, Any]) -> dict[str, Any]:
+async def q1(db: Executor, variables: dict[str, Any]) -> dict[str, Any]:
     rows = await users.users_by_ids(db, [decode_id(variables["id"], "User")])
     return {"user": (await _user_details(db, rows))[0] if rows else None}
 
 
-async def q2(db: asyncpg.Pool, variables: dict[str, Any]) -> dict[str, Any]:
+async def q2(db: Executor, variables: dict[str, Any]) -> dict[str, Any]:
     page = await users.users_page(db, first=50)
     return {"users": {"edges": [{"node": node} for node in await _user_details(db, page.rows)]}}
 
 
-async def q3(db: asyncpg.Pool, variables: dict[str, Any]) -> dict[str, Any]:
+async def q3(db: Executor, variables: dict[str, Any]) -> dict[str, Any]:
     group_id = decode_id(variables["id"], "Group")
     found = await groups.groups_by_ids(db, [group_id])
     if not found:
@@ -149,7 +153,12 @@ async def app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
         await send({"type": "http.response.body", "body": b""})
         return
     variables = orjson.loads(body).get("variables") or {} if body else {}
-    payload = orjson.dumps({"data": await handler(_pool, variables)})
+    if _CONNECTION_PER_REQUEST:
+        async with _pool.acquire() as connection:
+            data = await handler(connection, variables)
+    else:
+        data = await handler(_pool, variables)
+    payload = orjson.dumps({"data": data})
     await send(
         {
             "type": "http.response.start",

@@ -10,7 +10,9 @@ operation is warmed up, then run in interleaved repeats (service, floor, service
 …); the best repeat of each is reported, with the service's throughput as a
 fraction of the floor's. It also prints the SQL statements each operation issues.
 `--server-env GC_TUNING=false` passes settings to the service (e.g. for a
-before/after comparison).
+before/after comparison). `--floors statement request` runs a second floor
+whose requests hold one connection each, as the service's queries do, and
+prints the ratio to it too.
 """
 
 from __future__ import annotations
@@ -48,6 +50,8 @@ from bench.operations import OPERATIONS  # noqa: E402
 SERVER_URL = os.environ.get("BENCH_SERVER_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 DATABASE = os.environ.get("BENCH_DATABASE_URL", SERVER_URL.rsplit("/", 1)[0] + "/accounts_bench")
 JWT_SECRET = "bench-secret-" + "b" * 32
+# The floor's name in the table, by how its requests take connections.
+_FLOOR_TARGETS = {"statement": "floor", "request": "floor/request"}
 
 
 @dataclass
@@ -233,6 +237,13 @@ def main() -> None:
         "--server-env", nargs="*", default=[], help="KEY=VALUE settings for the service"
     )
     parser.add_argument("--no-floor", action="store_true", help="skip the floor endpoint")
+    parser.add_argument(
+        "--floors",
+        nargs="+",
+        choices=["statement", "request"],
+        default=["statement"],
+        help="the floor's connections: one per statement (PRODUCT §8), one per request",
+    )
     args = parser.parse_args()
     if not shutil.which("wrk"):
         raise SystemExit("wrk is needed: apt-get install wrk")
@@ -251,11 +262,12 @@ def main() -> None:
 
     server_env = dict(item.split("=", 1) for item in args.server_env)
     server = start_server(port, server_env)
-    floor_port = free_port()
-    floor = None if args.no_floor else start_server(floor_port, {}, floor=True)
     targets = {"graphql": url}
-    if floor is not None:
-        targets["floor"] = f"http://127.0.0.1:{floor_port}"
+    floors: list[subprocess.Popen[bytes]] = []
+    for connection in [] if args.no_floor else args.floors:
+        floor_port = free_port()
+        floors.append(start_server(floor_port, {"FLOOR_CONNECTION": connection}, floor=True))
+        targets[_FLOOR_TARGETS[connection]] = f"http://127.0.0.1:{floor_port}"
     best: dict[tuple[str, str, int], Result] = {}
 
     def target_url(target: str, name: str) -> str:
@@ -286,25 +298,31 @@ def main() -> None:
                         if key not in best or rps > best[key].requests_per_second:
                             best[key] = Result(name, connections, rps, p50, p99, errors)
     finally:
-        for process in (server, floor):
-            if process is not None:
-                process.terminate()
-                process.wait(timeout=30)
+        for process in (server, *floors):
+            process.terminate()
+            process.wait(timeout=30)
         shutil.rmtree(folder, ignore_errors=True)
 
-    header = ("op", "conns", "req/s", "p50 ms", "p99 ms", "non-2xx", "SQL", "floor", "ratio")
-    print("\n{:<4} {:>5} {:>9} {:>8} {:>8} {:>8} {:>4} {:>9} {:>6}".format(*header))
+    floor_targets = [target for target in targets if target != "graphql"] or ["floor"]
+    header = ["op", "conns", "req/s", "p50 ms", "p99 ms", "non-2xx", "SQL"]
+    for target in floor_targets:
+        header += [target, "ratio"]
+    print("\n{:<4} {:>5} {:>9} {:>8} {:>8} {:>8} {:>4}".format(*header[:7]), end="")
+    print("".join(f" {column:>13}" for column in header[7:]))
     for connections in args.connections:
         for name in args.ops:
             result = best[("graphql", name, connections)]
-            floor_result = best.get(("floor", name, connections))
-            floor_rps = floor_result.requests_per_second if floor_result else float("nan")
-            print(
+            line = (
                 f"{name:<4} {connections:>5} {result.requests_per_second:>9.1f} "
                 f"{result.p50_ms:>8.2f} {result.p99_ms:>8.2f} {result.errors:>8} "
-                f"{statements[name]:>4} {floor_rps:>9.1f} "
-                f"{result.requests_per_second / floor_rps:>6.3f}"
+                f"{statements[name]:>4}"
             )
+            for target in floor_targets:
+                floor_result = best.get((target, name, connections))
+                floor_rps = floor_result.requests_per_second if floor_result else float("nan")
+                ratio = result.requests_per_second / floor_rps
+                line += f" {floor_rps:>13.1f} {ratio:>13.3f}"
+            print(line)
 
 
 if __name__ == "__main__":
