@@ -10,8 +10,8 @@ datetimes, as isoformat() would).
 A plan only runs the path without errors. The first error or forbidden null
 abandons its result (`Deoptimized`), and the caller runs the operation through
 graphql-core instead, which nulls, locates and orders errors as the GraphQL
-specification says. Queries have no side effects, and the request's dataloaders
-keep what they already loaded, so the second run repeats no SQL for those keys.
+specification says. Queries have no side effects; the second run starts from
+cold loaders (api/http.py), so that it answers exactly as graphql-core alone does.
 """
 
 from __future__ import annotations

@@ -289,7 +289,10 @@ class GraphQLEndpoint:
                 )
                 if data is not None:
                     return 200, orjson.dumps({"data": data})
-            # The same context: what the plan loaded is not loaded again.
+                # A fresh context, loaders cold, for the plan that gave up: with what
+                # it loaded cached, graphql-core's resolvers would finish in another
+                # order and report other errors once one nulls the data.
+                context = self.context(caller, connection)
             return await self.execute(params, prepared.document, context, request_status)
         finally:
             await connection.release()

@@ -26,7 +26,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 
-from accounts_gql.api.ids import encode_id
+from accounts_gql.api.ids import encode_cursor, encode_id
 from accounts_gql.core.settings import Settings
 from tests.api.conftest import (
     DIFFERENTIAL,
@@ -749,6 +749,26 @@ async def compare(
         f"{differs}\nviewer: {viewer}\ndocument:\n{operation.document}\n"
         f"variables: {json.dumps(variables)}\noperationName: {operation.operation_name}",
     )
+
+
+async def test_a_plan_that_gives_up_answers_as_graphql_core_alone(
+    client: httpx.AsyncClient,
+    standard_client: httpx.AsyncClient,
+    settings: Settings,
+    seed: Seed,
+) -> None:
+    """A case a longer hunt found: `a1` fails and nulls the data while `a2.a3` fails
+    too. graphql-core alone reports `a1`'s error only, as `a2` still waits for its
+    user; the rerun after the plan gave up, with that user cached, reported both."""
+    cursor = encode_cursor(f"ops-{seed.token}", uuid.uuid4())  # of neither connection
+    document = (
+        "query($v1: String) { a1: users(after: $v1) { edges { node { id } } } "
+        f'a2: user(id: "{seed.user_gid("alice")}") {{ a3: groups(after: "{cursor}") '
+        "{ totalCount } id } }"
+    )
+    operation = Operation(document, [{"v1": cursor}], None)
+    for _ in range(3):
+        await compare(client, standard_client, settings, seed, operation, {"v1": cursor}, "alice")
 
 
 def test_a_difference_shows_both_bodies_and_names_a_reordering() -> None:
