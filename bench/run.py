@@ -8,7 +8,8 @@ local server), starts the service as one process pinned to core 0 and the floor
 them one at a time with wrk pinned to core 1 (`apt-get install wrk`). Each
 operation is warmed up, then run in interleaved repeats (service, floor, service,
 …); the best repeat of each is reported, with the service's throughput as a
-fraction of the floor's. It also prints the SQL statements each operation issues.
+fraction of the floor's, best over best and as the median of each repeat's
+ratio. It also prints the SQL statements each operation issues.
 `--server-env GC_TUNING=false` passes settings to the service (e.g. for a
 before/after comparison). `--floors statement request` runs a second floor
 whose requests hold one connection each, as the service's queries do, and
@@ -23,6 +24,7 @@ import os
 import re
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -269,6 +271,8 @@ def main() -> None:
         floors.append(start_server(floor_port, {"FLOOR_CONNECTION": connection}, floor=True))
         targets[_FLOOR_TARGETS[connection]] = f"http://127.0.0.1:{floor_port}"
     best: dict[tuple[str, str, int], Result] = {}
+    # Every repeat's req/s: a repeat runs the service and the floors back to back.
+    runs: dict[tuple[str, str, int], list[float]] = {}
 
     def target_url(target: str, name: str) -> str:
         return targets[target] if target == "graphql" else f"{targets[target]}/{name}"
@@ -295,6 +299,7 @@ def main() -> None:
                             args.duration,
                         )
                         key = (target, name, connections)
+                        runs.setdefault(key, []).append(rps)
                         if key not in best or rps > best[key].requests_per_second:
                             best[key] = Result(name, connections, rps, p50, p99, errors)
     finally:
@@ -306,7 +311,7 @@ def main() -> None:
     floor_targets = [target for target in targets if target != "graphql"] or ["floor"]
     header = ["op", "conns", "req/s", "p50 ms", "p99 ms", "non-2xx", "SQL"]
     for target in floor_targets:
-        header += [target, "ratio"]
+        header += [target, "ratio", "paired"]
     print("\n{:<4} {:>5} {:>9} {:>8} {:>8} {:>8} {:>4}".format(*header[:7]), end="")
     print("".join(f" {column:>13}" for column in header[7:]))
     for connections in args.connections:
@@ -321,8 +326,24 @@ def main() -> None:
                 floor_result = best.get((target, name, connections))
                 floor_rps = floor_result.requests_per_second if floor_result else float("nan")
                 ratio = result.requests_per_second / floor_rps
-                line += f" {floor_rps:>13.1f} {ratio:>13.3f}"
+                median = paired(runs, target, name, connections)
+                line += f" {floor_rps:>13.1f} {ratio:>13.3f} {median:>13.3f}"
             print(line)
+    print(
+        "req/s, p50 and p99 of the best repeat; ratio: best over best; paired: the median"
+        " over repeats of the service's req/s over the floor's, measured back to back"
+    )
+
+
+def paired(
+    runs: dict[tuple[str, str, int], list[float]], floor: str, name: str, connections: int
+) -> float:
+    """The median ratio of the service to `floor` over repeats: steadier than best
+    over best when the machine's speed drifts between repeats."""
+    served = runs.get(("graphql", name, connections), [])
+    bare = runs.get((floor, name, connections), [])
+    ratios = [one / other for one, other in zip(served, bare, strict=False) if other]
+    return statistics.median(ratios) if ratios else float("nan")
 
 
 if __name__ == "__main__":
