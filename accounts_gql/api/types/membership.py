@@ -157,21 +157,25 @@ def membership_cursor(row: MembershipRow, entity_id: uuid.UUID) -> str:
 
 @strawberry.type
 class MemberEdge:
-    node: Membership
+    """The membership row stands for its edge too: no object per member (PRODUCT §8)."""
 
     @strawberry.field
-    def cursor(self) -> str:
-        return member_cursor(self.node)  # the node is the row
+    def node(root: strawberry.Parent[MembershipRow]) -> Membership:
+        return root
+
+    @strawberry.field
+    def cursor(root: strawberry.Parent[MembershipRow]) -> str:
+        return member_cursor(root)
 
 
 @strawberry.type
 class MemberConnection:
-    edges: list[MemberEdge]
+    edges: list[MemberEdge]  # the membership rows (see MemberEdge)
     page_info: PageInfo
 
     @strawberry.field
     def nodes(self) -> list[Membership]:
-        return [edge.node for edge in self.edges]
+        return list(self.edges)
 
 
 def member_cursor(row: MembershipRow) -> str:
@@ -180,7 +184,7 @@ def member_cursor(row: MembershipRow) -> str:
 
 def member_connection(request: PageRequest, page: MemberPage) -> MemberConnection:
     return MemberConnection(
-        edges=[MemberEdge(node=row) for row in page.rows],
+        edges=page.rows,
         page_info=page_info(request, page.has_more, page.rows, member_cursor),
     )
 
