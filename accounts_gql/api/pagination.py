@@ -71,18 +71,22 @@ def timestamp_cursors(request: PageRequest) -> PageRequest:
     """The request, once its cursors are known to point into a time-ordered list.
 
     A cursor of another order (a username or slug where a time belongs) would
-    otherwise fail in the database as an internal error.
+    otherwise fail in the database as an internal error; a time without its UTC
+    offset (no cursor we issue has one) would mean whatever zone the database
+    session is in, and fails a comparison with the rows' times in Python.
     """
     for name, cursor in (("after", request.after), ("before", request.before)):
         if cursor is None:
             continue
         try:
-            datetime.fromisoformat(cursor[0])
-        except ValueError as error:
+            aware = datetime.fromisoformat(cursor[0]).tzinfo is not None
+        except ValueError:
+            aware = False
+        if not aware:
             raise GraphQLError(
                 f"'{name}' is not a cursor of this connection's order.",
                 extensions={"code": "INVALID_CURSOR"},
-            ) from error
+            )
     return request
 
 
