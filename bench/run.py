@@ -242,7 +242,7 @@ def main() -> None:
     parser.add_argument(
         "--floors",
         nargs="+",
-        choices=["statement", "request"],
+        choices=list(_FLOOR_TARGETS),
         default=["statement"],
         help="the floor's connections: one per statement (PRODUCT §8), one per request",
     )

@@ -289,8 +289,8 @@ class GraphQLEndpoint:
                 )
                 if data is not None:
                     return 200, orjson.dumps({"data": data})
-                # A fresh context, loaders cold, for the plan that gave up: with what
-                # it loaded cached, graphql-core's resolvers would finish in another
+                # A fresh context, loaders cold: with what a plan that gave up had
+                # loaded cached, graphql-core's resolvers would finish in another
                 # order and report other errors once one nulls the data.
                 context = self.context(caller, connection)
             return await self.execute(params, prepared.document, context, request_status)
