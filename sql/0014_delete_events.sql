@@ -26,6 +26,15 @@ DECLARE
     v_membership accounts.user_group_memberships;
 BEGIN
     v_user := accounts.user_for_update(p_id, p_expected_version);
+    -- Waits for a relay that holds some of the user's rows (claimed, being
+    -- published): once it has marked them, the redaction below sees them as
+    -- published (each statement reads a fresh snapshot). In sequence order, the
+    -- order the relay claims them in, so that the two cannot deadlock.
+    PERFORM 1 FROM (
+        SELECT 1 FROM accounts.outbox
+        WHERE aggregate_type = 'user' AND aggregate_id = p_id AND published_at IS NULL
+        ORDER BY sequence
+        FOR UPDATE) AS claimed;
     -- Active contacts are deactivated first, so each event shows the state a
     -- deactivation gives (is_active false, deactivated_at set), then erased.
     FOR v_contact IN

@@ -7,6 +7,7 @@ contact values follows an erasure without reading the service.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -155,8 +156,20 @@ async def test_erasing_a_user_reaches_consumers_as_the_cascade_then_the_deletion
         )
         return [row["payload"] for row in rows]
 
+    async def pending() -> int:
+        count: int = await pool.fetchval(
+            "SELECT count(*) FROM accounts.outbox"
+            " WHERE aggregate_type = 'user' AND aggregate_id = $1 AND published_at IS NULL",
+            uuid.UUID(user_id),
+        )
+        return count
+
+    for _ in range(200):
+        if await pending() == 0:
+            break
+        await asyncio.sleep(0.05)
     payloads = await stored_payloads()
-    assert payloads
+    assert len(payloads) == last["sequence"]
     assert all(p in ({"redacted": True}, '{"redacted": true}') for p in payloads), payloads
 
 
