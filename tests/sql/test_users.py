@@ -292,7 +292,8 @@ async def test_delete_erases_the_user_and_redacts_published_events(
         "INSERT INTO accounts.credentials (user_id, password_hash) VALUES ($1, 'x')", row.id
     )
     await db.execute(
-        "SELECT accounts.issue_refresh_token($1, sha256(uuid_send(gen_random_uuid())), NULL, 86400)",
+        "SELECT accounts.issue_refresh_token("
+        "$1, sha256(uuid_send(gen_random_uuid())), NULL, 86400)",
         row.id,
     )
     group_id = await db.fetchval(
