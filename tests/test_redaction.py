@@ -23,7 +23,8 @@ def test_configured_secrets_are_masked_as_written_and_decoded() -> None:
     )
     redact = Redactor.from_settings(settings)
     text = redact(
-        "dsn p%40ss%2Fw0rd, decoded p@ss/w0rd, br0ker-pass, " + "j" * 40
+        "dsn p%40ss%2Fw0rd, decoded p@ss/w0rd, br0ker-pass, "
+        + "j" * 40
         + " first-signing-key-0001 second-signing-key-02"
     )
     for secret in ("p%40ss%2Fw0rd", "p@ss/w0rd", "br0ker-pass", "j" * 40, "signing-key"):
