@@ -84,12 +84,35 @@ MEMBERSHIP_PROPERTIES: dict[str, JsonSchema] = {
     "added_by": {**_NULLABLE_UUID, "description": "The user who added the member, if any."},
 }
 
+SESSION_PROPERTIES: dict[str, JsonSchema] = {
+    "id": {**_UUID, "description": "The session's id (its refresh-token family)."},
+    "user_id": _UUID,
+    "created_at": _TIME,
+    "last_used_at": _TIME,
+    "user_agent": {"type": ["string", "null"], "maxLength": 512},
+    "client_address": {"type": ["string", "null"], "maxLength": 64},
+    "ended_at": _NULLABLE_TIME,
+    "end_reason": {
+        "type": ["string", "null"],
+        "enum": [
+            "logged_out",
+            "revoked",
+            "reuse_detected",
+            "password_changed",
+            "password_reset",
+            "deactivated",
+            None,
+        ],
+    },
+}
+
 STATES: dict[str, JsonSchema] = {
     "UserState": _object(USER_PROPERTIES),
     "ContactState": _object(CONTACT_PROPERTIES),
     "ContactTypeState": _object(CONTACT_TYPE_PROPERTIES),
     "GroupState": _object(GROUP_PROPERTIES),
     "MembershipState": _object(MEMBERSHIP_PROPERTIES),
+    "SessionState": _object(SESSION_PROPERTIES),
 }
 
 
@@ -128,6 +151,13 @@ _USER_CHANGE = _without(USER_PROPERTIES, "version", "updated_at")
 _CONTACT_CHANGE = _without(CONTACT_PROPERTIES, "version", "updated_at")
 _CONTACT_TYPE_CHANGE = _without(CONTACT_TYPE_PROPERTIES, "version", "updated_at")
 _GROUP_CHANGE = _without(GROUP_PROPERTIES, "version", "updated_at")
+# Set on the events a deletion records for the rows it removes by cascade
+# (sql/0014): absent when the change was made on its own.
+_REASON = {
+    "type": "string",
+    "enum": ["user_deleted", "group_deleted"],
+    "description": "Why the row went: its user or group was deleted in the same transaction.",
+}
 _PREVIOUS_PRIMARY = {
     **_NULLABLE_UUID,
     "description": "The contact that was primary for this type before, if any.",
@@ -173,8 +203,10 @@ _EVENTS = [
     _event(
         "user.deleted",
         "user",
-        "A user was deleted, with their contacts and memberships.",
-        _object({"user": _object({"id": _UUID})}),
+        "A user was erased, with their contacts and memberships; the user's last state. "
+        "The same transaction first records contact.deactivated for each active contact "
+        "and membership.removed for each membership (with reason user_deleted).",
+        _object({"user": _ref("UserState")}),
     ),
     _event(
         "contact.added",
@@ -197,8 +229,9 @@ _EVENTS = [
     _event(
         "contact.deactivated",
         "user",
-        "A contact was deactivated (aggregate: the user).",
-        _object({"contact": _ref("ContactState")}),
+        "A contact was deactivated (aggregate: the user); also for each active contact "
+        "of a user being deleted, just before user.deleted (reason user_deleted).",
+        _object({"contact": _ref("ContactState"), "reason": _REASON}, required=["contact"]),
     ),
     _event(
         "contact_type.created",
@@ -227,7 +260,8 @@ _EVENTS = [
     _event(
         "group.deleted",
         "group",
-        "A group was deleted with its memberships; its last state and member count.",
+        "A group was deleted; its last state and member count. The same transaction "
+        "first records membership.removed for each member (reason group_deleted).",
         _object(
             {
                 "group": _ref("GroupState"),
@@ -255,8 +289,23 @@ _EVENTS = [
     _event(
         "membership.removed",
         "group",
-        "A user left or was removed from a group (aggregate: the group).",
-        _object({"membership": _ref("MembershipState")}),
+        "A user left or was removed from a group (aggregate: the group), or the user "
+        "or the group was deleted (reason).",
+        _object(
+            {"membership": _ref("MembershipState"), "reason": _REASON}, required=["membership"]
+        ),
+    ),
+]
+
+_EVENTS += [
+    _event(
+        "session.revoked",
+        "user",
+        "A session ended before its expiry: logout, revocation by the user or an admin, "
+        "password change or reset, reuse of a refresh token, or deactivation "
+        "(end_reason says which; aggregate: the user). Its refresh tokens no longer "
+        "work; access tokens already issued work until they expire.",
+        _object({"session": _ref("SessionState")}),
     ),
 ]
 
