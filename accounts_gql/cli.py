@@ -16,7 +16,7 @@ from pydantic import ValidationError
 
 from accounts_gql.core.logging import configure_logging
 from accounts_gql.core.settings import Settings, get_settings
-from accounts_gql.db.embedded import EmbeddedPostgres
+from accounts_gql.db.embedded import EmbeddedPostgres, EmbeddedUnavailable
 from accounts_gql.db.migrations import MigrationError, migrate
 
 SCHEMA_FILE = Path(__file__).resolve().parent.parent / "schema.graphql"
@@ -271,6 +271,9 @@ def main(argv: list[str] | None = None) -> int:
         return COMMANDS[args.command](settings, args)
     except MigrationError as error:
         logger.error("migration refused: {}", error)
+        return 2
+    except EmbeddedUnavailable as error:
+        logger.error("{}", error)
         return 2
     except KeyboardInterrupt:
         return 130
