@@ -41,21 +41,36 @@ from accounts_gql.core.logging import request_id
 from accounts_gql.core.security import VerifiedTokens
 from accounts_gql.core.settings import Settings
 from accounts_gql.core.viewer import Viewer
+from accounts_gql.db.health import DatabaseHealth, is_unavailable
 from accounts_gql.db.pool import Database, Executor, RequestConnection
 from accounts_gql.services.reads.loaders import Loaders
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
+# Seconds a client should wait before retrying a SERVICE_UNAVAILABLE answer:
+# the service reconnects within a fraction of a second of the database's return.
+RETRY_AFTER = 1
+UNAVAILABLE_MESSAGE = "The database is unavailable; retry shortly."
 
 
 class RequestError(Exception):
     """A request that cannot be executed at all; answered with `status`."""
 
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        headers: dict[str, str] | None = None,
+        *,
+        code: str = "BAD_REQUEST",
+        **extensions: Any,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.headers = headers or {}
+        self.code = code
+        self.extensions = extensions
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +83,8 @@ class Caller:
 
     viewer: Viewer
     address: str | None
+    # Kept with the sessions the request opens (`me { sessions { userAgent } }`).
+    user_agent: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,16 +138,25 @@ def _json_param(request: Request, name: str) -> Any:
         raise RequestError(400, f"The '{name}' parameter is not valid JSON.") from error
 
 
+def _body_too_large(max_bytes: int) -> RequestError:
+    return RequestError(
+        413,
+        f"The request body may be at most {max_bytes} bytes.",
+        code="BODY_TOO_LARGE",
+        limit=max_bytes,
+    )
+
+
 async def read_body(request: Request, max_bytes: int) -> bytes:
     """The request body, refused with 413 past `max_bytes` (read no further)."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > max_bytes:
-        raise RequestError(413, f"The request body may be at most {max_bytes} bytes.")
+        raise _body_too_large(max_bytes)
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > max_bytes:
-            raise RequestError(413, f"The request body may be at most {max_bytes} bytes.")
+            raise _body_too_large(max_bytes)
     return bytes(body)
 
 
@@ -156,7 +182,10 @@ async def read_params(request: Request, settings: Settings) -> list[GraphQLParam
     if isinstance(data, list):
         if not data or len(data) > settings.max_batch_operations:
             raise RequestError(
-                400, f"A batch holds 1 to {settings.max_batch_operations} operations."
+                400,
+                f"A batch holds 1 to {settings.max_batch_operations} operations.",
+                code="TOO_MANY_OPERATIONS",
+                limit=settings.max_batch_operations,
             )
         return [params_from_mapping(item) for item in data]
     return params_from_mapping(data)
@@ -210,7 +239,7 @@ class GraphQLEndpoint:
             viewer = self.tokens.viewer(request.headers.get("authorization"))
         except RequestError as error:
             return Response(
-                error_body(error.message, "BAD_REQUEST"),
+                error_body(error.message, error.code, **error.extensions),
                 status_code=error.status,
                 headers=error.headers,
                 media_type=media_type,
@@ -222,7 +251,11 @@ class GraphQLEndpoint:
                 headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
                 media_type=media_type,
             )
-        caller = Caller(viewer, request.client.host if request.client else None)
+        caller = Caller(
+            viewer,
+            request.client.host if request.client else None,
+            request.headers.get("user-agent"),
+        )
         try:
             if isinstance(params, list):
                 results = [
@@ -231,7 +264,9 @@ class GraphQLEndpoint:
                 status, body = 200, b"[" + b",".join(result for _, result in results) + b"]"
             else:
                 status, body = await self.run(request.method, params, caller, media_type)
-        except Exception:
+        except Exception as error:
+            if is_unavailable(error):
+                return self.unavailable(error, media_type)
             logger.exception("request failed")
             body = error_body(
                 "Internal server error.", "INTERNAL_SERVER_ERROR", requestId=request_id.get()
@@ -239,6 +274,23 @@ class GraphQLEndpoint:
             return Response(body, status_code=500, media_type=media_type)
         headers = {"Allow": "POST"} if status == 405 else None
         return Response(body, status_code=status, headers=headers, media_type=media_type)
+
+    def unavailable(self, error: BaseException, media_type: str) -> Response:
+        """The answer to a request the database could not serve: typed and
+        retryable; 503 with Retry-After in `application/graphql-response+json`,
+        200 in `application/json` (where the GraphQL-over-HTTP specification
+        has every well-formed request answered 200). Logged once per outage."""
+        health: DatabaseHealth = self.state["health"]
+        health.failed(error)
+        body = error_body(UNAVAILABLE_MESSAGE, "SERVICE_UNAVAILABLE", retryAfter=RETRY_AFTER)
+        if media_type != GRAPHQL_RESPONSE:
+            return Response(body, status_code=200, media_type=media_type)
+        return Response(
+            body,
+            status_code=503,
+            headers={"Retry-After": str(RETRY_AFTER)},
+            media_type=media_type,
+        )
 
     async def run(
         self, method: str, params: GraphQLParams, caller: Caller, media_type: str
@@ -280,7 +332,9 @@ class GraphQLEndpoint:
         if operation is not OperationType.QUERY:
             # After a write, nested fields read the primary so the payload shows it.
             context = self.context(caller, db.write)
-            return await self.execute(params, prepared.document, context, request_status)
+            return await self.execute(
+                params, prepared.document, context, request_status, writes=True
+            )
         # A query's statements all run on one connection (see RequestConnection).
         connection = RequestConnection(db.read)
         context = self.context(caller, connection)
@@ -312,6 +366,7 @@ class GraphQLEndpoint:
             loaders=Loaders(reader),
             client_ip=caller.address,
             settings=self.settings,
+            user_agent=caller.user_agent,
         )
 
     async def execute(
@@ -320,8 +375,14 @@ class GraphQLEndpoint:
         document: DocumentNode,
         context: Context,
         request_status: int,
+        *,
+        writes: bool = False,
     ) -> tuple[int, bytes]:
-        """Runs the operation through graphql-core's standard execution."""
+        """Runs the operation through graphql-core's standard execution.
+
+        A database that is away fails the whole request (`DatabaseUnavailable`),
+        so that the client retries it, unless a mutation already completed a
+        field: then the client must see what was written."""
         result = execute(
             self.graphql_schema,
             document,
@@ -329,10 +390,18 @@ class GraphQLEndpoint:
             variable_values=params.variables,
             operation_name=params.operation_name,
             executor_class=self.execution_context_class,
+            # As in validation: without introspection, hints would reveal the schema.
+            hide_suggestions=not self.settings.introspection_enabled,
         )
         if isawaitable(result):
             result = await result
         assert isinstance(result, ExecutionResult)
+        unavailable = next(
+            (e.original_error for e in result.errors or () if is_unavailable(e.original_error)),
+            None,
+        )
+        if unavailable is not None and not (writes and _some_field_completed(result)):
+            raise DatabaseUnavailable from unavailable
         # Variables that cannot be coerced stop the request before execution.
         executed = result.data is not None or _executed(result)
         return (200 if executed else request_status), self.encode(result)
@@ -350,6 +419,14 @@ class GraphQLEndpoint:
         original = error.original_error
         if original is None or isinstance(original, GraphQLError):
             return error.formatted
+        if is_unavailable(original):
+            self.state["health"].failed(original)
+            return GraphQLError(
+                UNAVAILABLE_MESSAGE,
+                nodes=error.nodes,
+                path=error.path,
+                extensions={"code": "SERVICE_UNAVAILABLE", "retryAfter": RETRY_AFTER},
+            ).formatted
         if isinstance(original, DomainError):
             typed = GraphQLError(
                 original.message,
@@ -367,6 +444,14 @@ class GraphQLEndpoint:
             extensions={"code": "INTERNAL_SERVER_ERROR", "requestId": rid},
         )
         return masked.formatted
+
+
+class DatabaseUnavailable(Exception):
+    """The operation met a database that is away; its cause says how."""
+
+
+def _some_field_completed(result: ExecutionResult) -> bool:
+    return any(value is not None for value in (result.data or {}).values())
 
 
 def _executed(result: ExecutionResult) -> bool:

@@ -32,6 +32,11 @@ class ErrorKind(enum.Enum):
     INVALID_STATE = "UA010"
     FORBIDDEN = "UA011"
     UNAUTHENTICATED = "UA012"
+    INVALID_CODE = "UA013"
+    CODE_EXPIRED = "UA014"
+    TOO_MANY_ATTEMPTS = "UA015"
+    SESSION_REVOKED = "UA016"
+    THROTTLED = "UA017"
 
     @property
     def sqlstate(self) -> str:
@@ -60,6 +65,20 @@ DESCRIPTIONS: dict[ErrorKind, str] = {
     ),
     ErrorKind.FORBIDDEN: "The caller may not do this.",
     ErrorKind.UNAUTHENTICATED: "The caller's credentials are missing, invalid or expired.",
+    ErrorKind.INVALID_CODE: (
+        "A verification or recovery code is wrong, or was used already; "
+        "the attempt counts against the code's tries."
+    ),
+    ErrorKind.CODE_EXPIRED: "The code's lifetime is over; request a new one.",
+    ErrorKind.TOO_MANY_ATTEMPTS: "The code's tries are used up; request a new one.",
+    ErrorKind.SESSION_REVOKED: (
+        "The refresh token's session has ended (logged out, revoked, password changed "
+        "or reset, reuse detected); detail.reason says which. Sign in again."
+    ),
+    ErrorKind.THROTTLED: (
+        "Too many attempts or requests for now (logins, codes, recovery requests); "
+        "detail.retry_after gives the seconds to wait."
+    ),
 }
 
 _BY_SQLSTATE = {kind.sqlstate: kind for kind in ErrorKind}
@@ -110,6 +129,33 @@ def domain_error_from_postgres(error: Exception) -> DomainError | None:
     )
 
 
+# Codes of errors about the request as a whole (`extensions.code`), refused
+# before or instead of execution: code -> (status with
+# application/graphql-response+json, status with application/json, meaning).
+REQUEST_CODES: dict[str, tuple[int, int, str]] = {
+    "BAD_REQUEST": (400, 400, "Not a GraphQL request: the body is not JSON, has no `query`, …"),
+    "NOT_ACCEPTABLE": (406, 406, "The Accept header names neither response type."),
+    "BODY_TOO_LARGE": (413, 413, "The body is over `MAX_BODY_BYTES` (`limit`); read no further."),
+    "TOO_MANY_OPERATIONS": (400, 400, "A batch holds more than `MAX_BATCH_OPERATIONS` (`limit`)."),
+    "TOO_MANY_TOKENS": (400, 200, "The document has more than `MAX_TOKENS` tokens (`limit`)."),
+    "QUERY_TOO_DEEP": (400, 200, "Fields nest deeper than `MAX_QUERY_DEPTH` (`limit`)."),
+    "TOO_MANY_ALIASES": (400, 200, "More aliased fields than `MAX_ALIASES` (`limit`)."),
+    "QUERY_TOO_COSTLY": (400, 200, "The operation may cost more than `MAX_QUERY_COST` (`limit`)."),
+    "SERVICE_UNAVAILABLE": (
+        503,
+        200,
+        "The database is away or too slow; retry after `retryAfter` seconds (503 also "
+        "sends `Retry-After`). Nothing was done, unless a mutation field returned data.",
+    ),
+    "INTERNAL_SERVER_ERROR": (
+        500,
+        500,
+        "An unexpected fault, masked; `requestId` finds it in the log (at a field's path, "
+        "with status 200, once execution began).",
+    ),
+}
+
+
 def errors_markdown() -> str:
     """The SQLSTATE table as docs/errors.md shows it (a test keeps the file equal)."""
     lines = [
@@ -122,4 +168,20 @@ def errors_markdown() -> str:
         "|---|---|---|",
     ]
     lines += [f"| {kind.sqlstate} | {kind.name} | {DESCRIPTIONS[kind]} |" for kind in ErrorKind]
+    lines += [
+        "",
+        "## Request errors",
+        "",
+        "Errors about a request as a whole carry one of these `extensions.code`s (field",
+        "errors carry the kinds above). The status depends on the response type: the",
+        "GraphQL-over-HTTP specification answers a well-formed request in `application/json`",
+        "with 200 (docs/operations.md).",
+        "",
+        "| code | `application/graphql-response+json` | `application/json` | meaning |",
+        "|---|---|---|---|",
+    ]
+    lines += [
+        f"| {code} | {typed} | {plain} | {meaning} |"
+        for code, (typed, plain, meaning) in REQUEST_CODES.items()
+    ]
     return "\n".join(lines) + "\n"

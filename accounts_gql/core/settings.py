@@ -11,6 +11,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
+    """Secrets (URLs with passwords, signing keys) stay out of the repr, so that
+    no traceback or log line that shows the settings shows them."""
+
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
     app_env: Literal["development", "production"] = "development"
@@ -18,22 +21,28 @@ class Settings(BaseSettings):
     port: int = 8000
 
     # The primary, for writes. Unset: an embedded PostgreSQL in DATA_DIR.
-    database_url: str | None = None
+    database_url: str | None = Field(default=None, repr=False)
     # An optional replica for queries; the primary serves them when unset.
-    read_database_url: str | None = None
+    read_database_url: str | None = Field(default=None, repr=False)
     data_dir: Path = Path("data")
     db_pool_min: int = Field(default=2, ge=0)
     db_pool_max: int = Field(default=20, ge=1)
+    # Seconds a statement may run on the server (statement_timeout of every
+    # connection of the pools and the relay, not of migrations). The client gives
+    # up one second later (its command timeout), for a server that answers nothing.
+    db_statement_timeout: float = Field(default=5.0, gt=0)
+    # Seconds a request waits for a pool connection, a new connection's connect included.
+    db_acquire_timeout: float = Field(default=2.0, gt=0)
 
     # Unset: events stay in the outbox (`accounts-gql events` shows them).
-    rabbitmq_url: str | None = None
+    rabbitmq_url: str | None = Field(default=None, repr=False)
     events_exchange: str = "accounts.events"
     relay_enabled: bool = True
 
     log_dir: Path = Path("logs")
     log_level: str = "INFO"
 
-    jwt_secret: str | None = None
+    jwt_secret: str | None = Field(default=None, repr=False)
     jwt_issuer: str = "accounts-gql"
     jwt_audience: str = "accounts"
     access_token_ttl: int = Field(default=900, gt=0)
@@ -74,6 +83,18 @@ class Settings(BaseSettings):
     def is_production(self) -> bool:
         return self.app_env == "production"
 
+    @property
+    def db_command_timeout(self) -> float:
+        """The client's bound on a statement: the server's, and a second to answer."""
+        return self.db_statement_timeout + 1.0
+
+    def db_server_settings(self, application_name: str) -> dict[str, str]:
+        """Session settings of every serving connection (pools, relay)."""
+        return {
+            "application_name": application_name,
+            "statement_timeout": str(int(self.db_statement_timeout * 1000)),
+        }
+
     # The outbox relay (accounts_gql/events/relay.py): polling when no NOTIFY
     # arrives, rows per claim, retry backoff (seconds, exponential with jitter)
     # and how long published rows are kept before pruning.
@@ -86,7 +107,7 @@ class Settings(BaseSettings):
     # Password accounts and sessions (PRODUCT §6; accounts_gql/services/auth.py).
     # JWT_KEYS rotates signing keys: "kid1:secret1,kid2:secret2", the first signs
     # and all verify; unset, JWT_SECRET is the one key, with kid "default".
-    jwt_keys: str | None = None
+    jwt_keys: str | None = Field(default=None, repr=False)
     refresh_token_ttl: int = Field(default=30 * 24 * 3600, gt=0)
     password_min_length: int = Field(default=8, ge=1)
     password_max_length: int = Field(default=128, ge=8)
@@ -94,12 +115,22 @@ class Settings(BaseSettings):
     argon2_time_cost: int = Field(default=2, ge=1)
     argon2_memory_cost: int = Field(default=19 * 1024, ge=8)  # KiB
     argon2_parallelism: int = Field(default=1, ge=1)
-    # Failed logins tolerated within the window (seconds) per username and per
-    # client address; the next attempt is refused until old failures age out.
-    login_max_failures_per_username: int = Field(default=10, ge=1)
+    # Login throttling (README "Accounts and tokens"; sql/0012): failures of one
+    # username from one client address within the username window refuse that
+    # pair; failures from one address within the client window refuse the
+    # address; once a username has `login_slowdown_after` failures from any
+    # addresses, an address that has itself failed on it waits 2^(n - that)
+    # seconds (at most `login_slowdown_max`) after its last failure. An address
+    # that has not failed on the username is never slowed.
+    login_max_failures_per_pair: int = Field(default=5, ge=1)
+    login_slowdown_after: int = Field(default=10, ge=1)
+    login_slowdown_max: int = Field(default=60, ge=0)
     login_username_window: int = Field(default=15 * 60, gt=0)
     login_max_failures_per_client: int = Field(default=100, ge=1)
     login_client_window: int = Field(default=15 * 60, gt=0)
+    # Seconds in which a second use of a just-rotated refresh token answers the
+    # same successor (two tabs refreshing at once) instead of ending the session.
+    refresh_grace_seconds: int = Field(default=10, ge=0)
 
 
 @lru_cache

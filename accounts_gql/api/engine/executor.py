@@ -35,6 +35,7 @@ from accounts_gql.api.engine.completion import (
 from accounts_gql.api.engine.plans import FieldKind, FieldPlan, Plan, PlanCache, field_arguments
 from accounts_gql.api.metrics import PLANNED_QUERIES
 from accounts_gql.core.dataloader import Batching
+from accounts_gql.db.health import is_unavailable
 from accounts_gql.services.reads.contract import Scope
 
 _planned = PLANNED_QUERIES.labels(outcome="planned")
@@ -87,10 +88,12 @@ class PlannedExecution:
         plan, coerced = found
         try:
             data = await PlanRun(self.graphql_schema, scope, batching, coerced).execute(plan)
-        except Deoptimized:
-            _deoptimized.inc()
-            return None
-        except Exception:
+        except Exception as error:
+            if is_unavailable(error):  # the standard path would meet it again
+                raise
+            if isinstance(error, Deoptimized):
+                _deoptimized.inc()
+                return None
             # A fault of the plan itself: answer through the standard path, loudly.
             logger.opt(exception=True).warning("execution plan failed; running the standard one")
             _failed.inc()

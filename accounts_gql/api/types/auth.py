@@ -22,20 +22,12 @@ def settings_of(info: Info) -> Settings:
 
 @strawberry.type(
     description=(
-        "Wrong username or password, or a refresh token that is unknown, expired, "
-        "revoked or already used. Login says the same for an unknown username and a "
-        "wrong password."
+        "Wrong username or password, or a refresh token that is unknown or expired. "
+        "Login says the same for an unknown username and a wrong password."
     )
 )
 class InvalidCredentials(Error):
     pass
-
-
-@strawberry.type(description="Too many failed logins for this username or from this address.")
-class TooManyAttempts(Error):
-    retry_after_seconds: int | None = strawberry.field(
-        description="Seconds until the next attempt may be made."
-    )
 
 
 @strawberry.type(
@@ -50,8 +42,9 @@ class AuthPayload:
 
     @strawberry.field(
         description=(
-            "Opaque; exchange it with refreshToken for a new pair. Each one works once: "
-            "using it again revokes the session."
+            "Opaque; exchange it with refreshToken for a new pair. Each one works once "
+            "(a second use within the refresh grace window answers the same new pair); "
+            "using it again later revokes the session."
         )
     )
     def refresh_token(self) -> str:

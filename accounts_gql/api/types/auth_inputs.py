@@ -6,13 +6,14 @@ from typing import Annotated
 
 import strawberry
 
-from accounts_gql.api.errors import Forbidden, UsernameTaken, ValidationError
-from accounts_gql.api.types.auth import (
-    AuthPayload,
-    InvalidCredentials,
-    LogoutSuccess,
+from accounts_gql.api.errors import (
+    Forbidden,
+    SessionRevoked,
     TooManyAttempts,
+    UsernameTaken,
+    ValidationError,
 )
+from accounts_gql.api.types.auth import AuthPayload, InvalidCredentials, LogoutSuccess
 
 
 @strawberry.input
@@ -53,7 +54,7 @@ LoginPayload = Annotated[
     strawberry.union("LoginPayload"),
 ]
 RefreshTokenPayload = Annotated[
-    AuthPayload | InvalidCredentials,
+    AuthPayload | InvalidCredentials | SessionRevoked,
     strawberry.union("RefreshTokenPayload"),
 ]
 LogoutPayload = Annotated[

@@ -14,7 +14,6 @@ from accounts_gql.api.types.auth import (
     AuthPayload,
     InvalidCredentials,
     LogoutSuccess,
-    TooManyAttempts,
     settings_of,
 )
 from accounts_gql.api.types.auth_inputs import (
@@ -31,23 +30,21 @@ from accounts_gql.api.types.auth_inputs import (
 )
 from accounts_gql.core.errors import DomainError, ErrorKind
 from accounts_gql.services import auth as service
-from accounts_gql.services.auth import Session
+from accounts_gql.services.auth import Caller, Session
 
 Info = strawberry.Info[Context, None]
 T = TypeVar("T")
 S = TypeVar("S")
 
 
+def caller_of(info: Info) -> Caller:
+    return Caller(client_address=info.context.client_ip, user_agent=info.context.user_agent)
+
+
 def auth_error(error: DomainError) -> Error:
     """The payload error of an auth mutation: credentials and throttling have their own."""
     if error.kind is ErrorKind.UNAUTHENTICATED and not error.detail.get("signed_out"):
         return InvalidCredentials(message=error.message)
-    if error.kind is ErrorKind.LIMIT_REACHED:
-        retry_after = error.detail.get("retry_after")
-        return TooManyAttempts(
-            message=error.message,
-            retry_after_seconds=retry_after if isinstance(retry_after, int) else None,
-        )
     return error_payload(error)
 
 
@@ -81,6 +78,7 @@ class AuthMutations:
                 username=input.username,
                 password=input.password,
                 display_name=input.display_name,
+                caller=caller_of(info),
             ),
             _authenticated,
         )
@@ -88,7 +86,9 @@ class AuthMutations:
     @strawberry.mutation(
         description=(
             "Signs in with a username and password. Failed attempts are limited per "
-            "username and per client address (TooManyAttempts)."
+            "username and client address, per address, and slowed per username for "
+            "addresses that failed on it (TooManyAttempts); an address that has not "
+            "failed is never refused for another's failures."
         )
     )
     async def login(self, info: Info, input: LoginInput) -> LoginPayload:
@@ -99,7 +99,7 @@ class AuthMutations:
                 settings_of(info),
                 username=input.username,
                 password=input.password,
-                client_ip=ctx.client_ip,
+                caller=caller_of(info),
             ),
             _authenticated,
         )
@@ -107,14 +107,19 @@ class AuthMutations:
     @strawberry.mutation(
         description=(
             "Exchanges a refresh token for a new access token and a new refresh token. "
-            "A refresh token works once; presenting it again revokes its session."
+            "A refresh token works once; a second use within the grace window "
+            "(concurrent refreshes) answers the same new refresh token, a later one "
+            "revokes its session. An ended session's token gets SessionRevoked."
         )
     )
     async def refresh_token(self, info: Info, input: RefreshTokenInput) -> RefreshTokenPayload:
         ctx = info.context
         return await auth_payload(
             lambda: service.refresh(
-                ctx.db.write, settings_of(info), refresh_token=input.refresh_token
+                ctx.db.write,
+                settings_of(info),
+                refresh_token=input.refresh_token,
+                caller=caller_of(info),
             ),
             _authenticated,
         )
@@ -146,7 +151,7 @@ class AuthMutations:
                 ctx.viewer,
                 current_password=input.current_password,
                 new_password=input.new_password,
-                client_ip=ctx.client_ip,
+                caller=caller_of(info),
             ),
             _authenticated,
         )
