@@ -188,6 +188,13 @@ async def streaming_replica() -> AsyncIterator[StreamingReplica]:
     reason = replication_unavailable()
     if reason is not None:
         pytest.skip(reason)
+    async with running_pair() as pair:
+        yield pair
+
+
+@contextlib.asynccontextmanager
+async def running_pair() -> AsyncIterator[StreamingReplica]:
+    """The pair, from nothing to stopped and removed (the fixture, and bench/)."""
     with _folder() as root:
         primary = Server(root / "primary", free_port(), root)
         standby = Server(root / "standby", free_port(), root)

@@ -224,3 +224,51 @@ async def test_a_replica_that_goes_down_falls_back_to_the_primary(
     async with service(pair) as client:
         assert (await client.get("/readyz")).json()["status"] == "ready", "back"
         assert await read_user(client, username) == {"username": username}
+
+
+async def test_a_query_after_a_mutation_in_one_batch_reads_that_write(
+    streaming_replica: StreamingReplica,
+) -> None:
+    pair = streaming_replica
+    username = f"batch{uuid.uuid4().hex[:10]}"
+    async with service(pair) as client:
+        await pair.pause_replay()
+        try:
+            response = await client.post(
+                "/graphql",
+                json=[
+                    {"query": CREATE, "variables": {"u": username}},
+                    {"query": READ, "variables": {"u": username}},
+                ],
+            )
+        finally:
+            await pair.resume_replay()
+    created, read = response.json()
+    assert created["data"]["createUser"]["__typename"] == "UserPayloadSuccess"
+    assert created["extensions"]["consistencyToken"] == response.headers["x-consistency-token"]
+    assert read["data"]["user"] == {"username": username}, "not the paused replica's view"
+    assert "extensions" not in read
+
+
+async def test_a_malformed_token_is_a_bad_request(streaming_replica: StreamingReplica) -> None:
+    async with service(streaming_replica) as client:
+        response = await client.post(
+            "/graphql",
+            json={"query": "{ contactTypes { code } }"},
+            headers={"x-consistency-token": "not-a-position"},
+        )
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
+    assert "x-consistency-token" not in response.headers
+
+
+async def test_without_a_replica_no_token_is_sent(streaming_replica: StreamingReplica) -> None:
+    async with service(streaming_replica, read_database_url=None) as client:
+        response = await client.post(
+            "/graphql", json={"query": CREATE, "variables": {"u": f"np{uuid.uuid4().hex[:10]}"}}
+        )
+        ready = (await client.get("/readyz")).json()
+    assert response.json()["data"]["createUser"]["__typename"] == "UserPayloadSuccess"
+    assert "x-consistency-token" not in response.headers
+    assert "extensions" not in response.json()
+    assert "replica" not in ready["checks"]

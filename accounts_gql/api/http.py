@@ -376,6 +376,8 @@ class GraphQLEndpoint:
             if position is None:
                 return status, body
             caller.consistency.written = position
+            # The queries after it in a batch read their request's own write.
+            caller.consistency.seen = max(caller.consistency.seen or 0, position)
             return status, with_extension(body, "consistencyToken", encode_token(position))
         # A query's statements all run on one connection (see RequestConnection),
         # of the replica unless db/replica.py says otherwise.
