@@ -4,8 +4,10 @@ ENV PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1 \
     HOST=0.0.0.0 PORT=8000 APP_ENV=production LOG_DIR=/app/logs
 WORKDIR /app
 # Dependencies first, so that code changes reuse the cached layer.
-COPY pyproject.toml README.md ./
-RUN mkdir accounts_gql && touch accounts_gql/__init__.py && pip install . && pip uninstall -y accounts-gql
+# Exactly the versions CI tested (constraints.txt, written by scripts/lock).
+COPY pyproject.toml README.md constraints.txt ./
+RUN mkdir accounts_gql && touch accounts_gql/__init__.py \
+    && pip install -c constraints.txt . && pip uninstall -y accounts-gql
 # Installed in place: the migrations in /app/sql stay beside the package.
 COPY accounts_gql ./accounts_gql
 COPY sql ./sql

@@ -18,6 +18,8 @@ import pytest
 
 from accounts_gql.db.migrations import migrate
 from accounts_gql.db.pool import init_connection
+from tests.log_capture import log_lines  # noqa: F401  (fixtures for fault tests)
+from tests.proxy import amqp_proxy, pg_proxy  # noqa: F401
 from tests.roles import RunRoles, create_roles, drop_roles
 
 SERVER_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")

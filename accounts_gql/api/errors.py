@@ -84,8 +84,9 @@ def _version_conflict(error: DomainError) -> VersionConflict:
     )
 
 
-# ErrorKind -> the GraphQL error it becomes. UNAUTHENTICATED never reaches a
-# payload: the HTTP layer answers 401 before execution.
+# ErrorKind -> the GraphQL error it becomes. A bad token never reaches a payload
+# (the HTTP layer answers 401 before execution); an anonymous caller's write is
+# refused as Forbidden, the payloads' type for "may not do this".
 _ERROR_TYPES: dict[ErrorKind, Callable[[DomainError], Error]] = {
     ErrorKind.NOT_FOUND: lambda e: NotFound(message=e.message),
     ErrorKind.USERNAME_TAKEN: lambda e: UsernameTaken(message=e.message),

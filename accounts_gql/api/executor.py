@@ -42,6 +42,7 @@ from accounts_gql.api.plans import (
     Sink,
     field_arguments,
 )
+from accounts_gql.db.health import is_unavailable
 
 # The fields of one object type, the objects of a level that select them, and
 # the dicts their answers go into.
@@ -103,10 +104,12 @@ class PlannedExecution:
             return None
         try:
             data = await PlanRun(self.schema, context, coerced).execute(plan)
-        except Deoptimized:
-            _deoptimized.inc()
-            return None
-        except Exception:
+        except Exception as error:
+            if is_unavailable(error):  # the standard path would meet it again
+                raise
+            if isinstance(error, Deoptimized):
+                _deoptimized.inc()
+                return None
             # A fault of the plan itself: answer through the standard path, loudly.
             logger.opt(exception=True).warning("execution plan failed; running the standard one")
             _failed.inc()

@@ -41,10 +41,15 @@ from accounts_gql.core.logging import request_id
 from accounts_gql.core.security import VerifiedTokens
 from accounts_gql.core.settings import Settings
 from accounts_gql.core.viewer import Viewer
+from accounts_gql.db.health import DatabaseHealth, is_unavailable
 from accounts_gql.db.pool import Database, Executor, RequestConnection
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
+# Seconds a client should wait before retrying a SERVICE_UNAVAILABLE answer:
+# the service reconnects within a fraction of a second of the database's return.
+RETRY_AFTER = 1
+UNAVAILABLE_MESSAGE = "The database is unavailable; retry shortly."
 
 
 class RequestError(Exception):
@@ -229,7 +234,9 @@ class GraphQLEndpoint:
                 status, body = 200, b"[" + b",".join(result for _, result in results) + b"]"
             else:
                 status, body = await self.run(request.method, params, caller, media_type)
-        except Exception:
+        except Exception as error:
+            if is_unavailable(error):
+                return self.unavailable(error, media_type)
             logger.exception("request failed")
             body = error_body(
                 "Internal server error.", "INTERNAL_SERVER_ERROR", requestId=request_id.get()
@@ -237,6 +244,23 @@ class GraphQLEndpoint:
             return Response(body, status_code=500, media_type=media_type)
         headers = {"Allow": "POST"} if status == 405 else None
         return Response(body, status_code=status, headers=headers, media_type=media_type)
+
+    def unavailable(self, error: BaseException, media_type: str) -> Response:
+        """The answer to a request the database could not serve: typed and
+        retryable; 503 with Retry-After in `application/graphql-response+json`,
+        200 in `application/json` (where the GraphQL-over-HTTP specification
+        has every well-formed request answered 200). Logged once per outage."""
+        health: DatabaseHealth = self.state["health"]
+        health.failed(error)
+        body = error_body(UNAVAILABLE_MESSAGE, "SERVICE_UNAVAILABLE", retryAfter=RETRY_AFTER)
+        if media_type != GRAPHQL_RESPONSE:
+            return Response(body, status_code=200, media_type=media_type)
+        return Response(
+            body,
+            status_code=503,
+            headers={"Retry-After": str(RETRY_AFTER)},
+            media_type=media_type,
+        )
 
     async def run(
         self, method: str, params: GraphQLParams, caller: Caller, media_type: str
@@ -278,7 +302,9 @@ class GraphQLEndpoint:
         if operation is not OperationType.QUERY:
             # After a write, nested fields read the primary so the payload shows it.
             context = self.context(caller, db.write)
-            return await self.execute(params, prepared.document, context, request_status)
+            return await self.execute(
+                params, prepared.document, context, request_status, writes=True
+            )
         # A query's statements all run on one connection (see RequestConnection).
         connection = RequestConnection(db.read)
         context = self.context(caller, connection)
@@ -313,8 +339,14 @@ class GraphQLEndpoint:
         document: DocumentNode,
         context: Context,
         request_status: int,
+        *,
+        writes: bool = False,
     ) -> tuple[int, bytes]:
-        """Runs the operation through graphql-core's standard execution."""
+        """Runs the operation through graphql-core's standard execution.
+
+        A database that is away fails the whole request (`DatabaseUnavailable`),
+        so that the client retries it, unless a mutation already completed a
+        field: then the client must see what was written."""
         result = execute(
             self.graphql_schema,
             document,
@@ -326,6 +358,12 @@ class GraphQLEndpoint:
         if isawaitable(result):
             result = await result
         assert isinstance(result, ExecutionResult)
+        unavailable = next(
+            (e.original_error for e in result.errors or () if is_unavailable(e.original_error)),
+            None,
+        )
+        if unavailable is not None and not (writes and _some_field_completed(result)):
+            raise DatabaseUnavailable from unavailable
         # Variables that cannot be coerced stop the request before execution.
         executed = result.data is not None or _executed(result)
         return (200 if executed else request_status), self.encode(result)
@@ -343,6 +381,14 @@ class GraphQLEndpoint:
         original = error.original_error
         if original is None or isinstance(original, GraphQLError):
             return error.formatted
+        if is_unavailable(original):
+            self.state["health"].failed(original)
+            return GraphQLError(
+                UNAVAILABLE_MESSAGE,
+                nodes=error.nodes,
+                path=error.path,
+                extensions={"code": "SERVICE_UNAVAILABLE", "retryAfter": RETRY_AFTER},
+            ).formatted
         if isinstance(original, DomainError):
             typed = GraphQLError(
                 original.message,
@@ -360,6 +406,14 @@ class GraphQLEndpoint:
             extensions={"code": "INTERNAL_SERVER_ERROR", "requestId": rid},
         )
         return masked.formatted
+
+
+class DatabaseUnavailable(Exception):
+    """The operation met a database that is away; its cause says how."""
+
+
+def _some_field_completed(result: ExecutionResult) -> bool:
+    return any(value is not None for value in (result.data or {}).values())
 
 
 def _executed(result: ExecutionResult) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -83,6 +84,19 @@ def timestamp_cursors(request: PageRequest) -> PageRequest:
         except ValueError:
             aware = False
         if not aware:
+            raise GraphQLError(
+                f"'{name}' is not a cursor of this connection's order.",
+                extensions={"code": "INVALID_CURSOR"},
+            )
+    return request
+
+
+def keyed_cursors(request: PageRequest, key: re.Pattern[str]) -> PageRequest:
+    """The request, once its cursors' keys are known to be keys of `key`'s form (a
+    lower-cased username, a slug): a time cursor of another order is INVALID_CURSOR
+    too, as a time is where a name belongs (timestamp_cursors)."""
+    for name, cursor in (("after", request.after), ("before", request.before)):
+        if cursor is not None and not key.fullmatch(cursor[0]):
             raise GraphQLError(
                 f"'{name}' is not a cursor of this connection's order.",
                 extensions={"code": "INVALID_CURSOR"},

@@ -28,6 +28,12 @@ class Settings(BaseSettings):
     data_dir: Path = Path("data")
     db_pool_min: int = Field(default=2, ge=0)
     db_pool_max: int = Field(default=20, ge=1)
+    # Seconds a statement may run on the server (statement_timeout of every
+    # connection of the pools and the relay, not of migrations). The client gives
+    # up one second later (its command timeout), for a server that answers nothing.
+    db_statement_timeout: float = Field(default=5.0, gt=0)
+    # Seconds a request waits for a pool connection, a new connection's connect included.
+    db_acquire_timeout: float = Field(default=2.0, gt=0)
 
     # Unset: events stay in the outbox (`accounts-gql events` shows them).
     rabbitmq_url: str | None = None
@@ -77,6 +83,18 @@ class Settings(BaseSettings):
     @property
     def is_production(self) -> bool:
         return self.app_env == "production"
+
+    @property
+    def db_command_timeout(self) -> float:
+        """The client's bound on a statement: the server's, and a second to answer."""
+        return self.db_statement_timeout + 1.0
+
+    def db_server_settings(self, application_name: str) -> dict[str, str]:
+        """Session settings of every serving connection (pools, relay)."""
+        return {
+            "application_name": application_name,
+            "statement_timeout": str(int(self.db_statement_timeout * 1000)),
+        }
 
     # The outbox relay (accounts_gql/events/relay.py): polling when no NOTIFY
     # arrives, rows per claim, retry backoff (seconds, exponential with jitter)

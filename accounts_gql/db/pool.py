@@ -60,6 +60,13 @@ class RequestConnection:
                 connection = self._connection = await self._pool.acquire()
             try:
                 return await getattr(connection, method)(query, *args)
+            except TimeoutError:
+                # The server did not answer within the command timeout (it hangs,
+                # or the network does): the connection is of no further use, and
+                # waiting for its cancellation would hold the request longer.
+                self._connection = None
+                connection.terminate()
+                raise
             except asyncio.CancelledError:
                 # asyncpg cancels the statement on the server, and the connection
                 # takes no other until that is done: the pool waits for it.
@@ -121,18 +128,41 @@ async def init_connection(connection: asyncpg.Connection, counter: StatementCoun
         connection.add_query_logger(counter)
 
 
+class BoundedPool(asyncpg.Pool):
+    """A pool whose `acquire` (and so every `pool.fetch…`) waits at most
+    `acquire_timeout` seconds unless told otherwise: with the database stalled
+    or the pool exhausted, a request fails fast instead of queueing forever."""
+
+    def __init__(self, dsn: str, *, acquire_timeout: float, **options: Any) -> None:
+        self.acquire_timeout = acquire_timeout
+        super().__init__(dsn, **options)
+
+    def acquire(self, *, timeout: float | None = None) -> Any:
+        return super().acquire(timeout=self.acquire_timeout if timeout is None else timeout)
+
+
 async def create_pool(
     dsn: str, settings: Settings, counter: StatementCounter | None = None
 ) -> asyncpg.Pool:
-    pool = await asyncpg.create_pool(
+    """A pool whose every statement and acquire is bounded in time (docs/operations.md)."""
+    pool = BoundedPool(
         dsn,
+        acquire_timeout=settings.db_acquire_timeout,
         min_size=settings.db_pool_min,
         max_size=settings.db_pool_max,
+        max_queries=50_000,
+        max_inactive_connection_lifetime=300.0,
+        loop=None,
+        connection_class=asyncpg.Connection,
+        record_class=asyncpg.Record,
         reset=_keep_session,
         init=partial(init_connection, counter=counter),
-        server_settings={"application_name": "accounts-gql"},
+        # Connecting, the server's statement timeout, and the client's own.
+        timeout=settings.db_acquire_timeout,
+        command_timeout=settings.db_command_timeout,
+        server_settings=settings.db_server_settings("accounts-gql"),
     )
-    assert pool is not None
+    await pool
     return pool
 
 

@@ -128,6 +128,13 @@ _USER_CHANGE = _without(USER_PROPERTIES, "version", "updated_at")
 _CONTACT_CHANGE = _without(CONTACT_PROPERTIES, "version", "updated_at")
 _CONTACT_TYPE_CHANGE = _without(CONTACT_TYPE_PROPERTIES, "version", "updated_at")
 _GROUP_CHANGE = _without(GROUP_PROPERTIES, "version", "updated_at")
+# Set on the events a deletion records for the rows it removes by cascade
+# (sql/0014): absent when the change was made on its own.
+_REASON = {
+    "type": "string",
+    "enum": ["user_deleted", "group_deleted"],
+    "description": "Why the row went: its user or group was deleted in the same transaction.",
+}
 _PREVIOUS_PRIMARY = {
     **_NULLABLE_UUID,
     "description": "The contact that was primary for this type before, if any.",
@@ -173,8 +180,10 @@ _EVENTS = [
     _event(
         "user.deleted",
         "user",
-        "A user was deleted, with their contacts and memberships.",
-        _object({"user": _object({"id": _UUID})}),
+        "A user was erased, with their contacts and memberships; the user's last state. "
+        "The same transaction first records contact.deactivated for each active contact "
+        "and membership.removed for each membership (with reason user_deleted).",
+        _object({"user": _ref("UserState")}),
     ),
     _event(
         "contact.added",
@@ -197,8 +206,9 @@ _EVENTS = [
     _event(
         "contact.deactivated",
         "user",
-        "A contact was deactivated (aggregate: the user).",
-        _object({"contact": _ref("ContactState")}),
+        "A contact was deactivated (aggregate: the user); also for each active contact "
+        "of a user being deleted, just before user.deleted (reason user_deleted).",
+        _object({"contact": _ref("ContactState"), "reason": _REASON}, required=["contact"]),
     ),
     _event(
         "contact_type.created",
@@ -227,7 +237,8 @@ _EVENTS = [
     _event(
         "group.deleted",
         "group",
-        "A group was deleted with its memberships; its last state and member count.",
+        "A group was deleted; its last state and member count. The same transaction "
+        "first records membership.removed for each member (reason group_deleted).",
         _object(
             {
                 "group": _ref("GroupState"),
@@ -255,8 +266,11 @@ _EVENTS = [
     _event(
         "membership.removed",
         "group",
-        "A user left or was removed from a group (aggregate: the group).",
-        _object({"membership": _ref("MembershipState")}),
+        "A user left or was removed from a group (aggregate: the group), or the user "
+        "or the group was deleted (reason).",
+        _object(
+            {"membership": _ref("MembershipState"), "reason": _REASON}, required=["membership"]
+        ),
     ),
 ]
 

@@ -41,6 +41,7 @@ from loguru import logger
 from pamqp.commands import Basic
 
 from accounts_gql.core.settings import Settings
+from accounts_gql.db.health import is_unavailable
 from accounts_gql.events import outbox
 from accounts_gql.events.envelope import CONTENT_TYPE, encode_row
 from accounts_gql.events.outbox import OutboxRow
@@ -68,16 +69,6 @@ class RelayState:
     @property
     def connected(self) -> bool:
         return self.broker_connected and self.database_connected
-
-
-# A lost database session: expected now and then (failover, restart), so logged
-# in one line; anything else gets its traceback.
-_DATABASE_GONE = (
-    asyncpg.InterfaceError,
-    asyncpg.PostgresConnectionError,
-    asyncpg.AdminShutdownError,
-    OSError,
-)
 
 
 class _BrokerFailure(Exception):
@@ -156,22 +147,21 @@ class Relay:
 
     async def _run(self) -> None:
         while not self._stopping.is_set():
+            # The database and the broker fail independently: a failure of one
+            # closes that one only, so /readyz shows the other as it is.
             try:
                 await self._ensure_database()
+            except Exception as error:
+                await self._close_database()
+                await self._reconnect_later("the database", error)
+                continue
+            try:
                 await self._ensure_broker()
             except Exception as error:
-                logger.warning(
-                    "outbox relay cannot connect ({}); retrying in {:.1f} s",
-                    _describe(error),
-                    self._reconnect_delay,
-                )
                 # Start over with a new connection: one that failed half-way (its
                 # reader gone, is_closed still False) cannot open a channel again.
                 await self._close_broker()
-                await self._sleep(self._reconnect_delay * (0.5 + random.random() / 2))
-                self._reconnect_delay = min(
-                    self._reconnect_delay * 2, RECONNECT_MAX, self.settings.relay_backoff_max
-                )
+                await self._reconnect_later("the broker", error)
                 continue
             self._reconnect_delay = self.settings.relay_backoff_base
             await self._ensure_listener()
@@ -183,18 +173,28 @@ class Relay:
                 logger.warning("outbox relay lost the broker: {}", error)
                 await self._close_broker()
                 continue
-            except _DATABASE_GONE as error:
-                logger.warning("outbox relay lost the database: {}", _describe(error))
-                await self._close_database()
-                await self._sleep(self.settings.relay_backoff_base)
-                continue
             except Exception as error:
-                logger.opt(exception=error).warning("outbox relay batch failed")
+                if is_unavailable(error):
+                    logger.warning("outbox relay lost the database: {}", _describe(error))
+                else:
+                    logger.opt(exception=error).warning("outbox relay batch failed")
                 await self._close_database()
                 await self._sleep(self.settings.relay_backoff_base)
                 continue
             if claimed < self.settings.relay_batch_size:
                 await self._idle()
+
+    async def _reconnect_later(self, what: str, error: BaseException) -> None:
+        logger.warning(
+            "outbox relay cannot connect to {} ({}); retrying in {:.1f} s",
+            what,
+            _describe(error),
+            self._reconnect_delay,
+        )
+        await self._sleep(self._reconnect_delay * (0.5 + random.random() / 2))
+        self._reconnect_delay = min(
+            self._reconnect_delay * 2, RECONNECT_MAX, self.settings.relay_backoff_max
+        )
 
     async def _idle(self) -> None:
         with contextlib.suppress(TimeoutError):
@@ -315,7 +315,8 @@ class Relay:
         self._db = await asyncpg.connect(
             self.dsn,
             timeout=CONNECT_TIMEOUT,
-            server_settings={"application_name": "accounts-gql-relay"},
+            command_timeout=self.settings.db_command_timeout,
+            server_settings=self.settings.db_server_settings("accounts-gql-relay"),
         )
         logger.info("outbox relay connected to the database")
 
@@ -327,7 +328,8 @@ class Relay:
             listener = await asyncpg.connect(
                 self.dsn,
                 timeout=CONNECT_TIMEOUT,
-                server_settings={"application_name": "accounts-gql-relay-listen"},
+                command_timeout=self.settings.db_command_timeout,
+                server_settings=self.settings.db_server_settings("accounts-gql-relay-listen"),
             )
             await listener.add_listener(CHANNEL, self._on_notify)
         except Exception as error:

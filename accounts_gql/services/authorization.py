@@ -31,9 +31,14 @@ def can_see_private(viewer: Viewer, user_id: uuid.UUID) -> bool:
     return viewer.is_admin or viewer.user_id == user_id
 
 
+SIGN_IN_REQUIRED = "Sign in to do this."
+
+
 def require_signed_in(viewer: Viewer) -> uuid.UUID:
+    """The viewer's id; an anonymous caller is UNAUTHENTICATED (docs/errors.md), marked
+    `signed_out` so that payloads can tell it from a failed login."""
     if viewer.user_id is None:
-        raise forbidden("Sign in to do this.")
+        raise DomainError(ErrorKind.UNAUTHENTICATED, SIGN_IN_REQUIRED, detail={"signed_out": True})
     return viewer.user_id
 
 

@@ -138,7 +138,7 @@ async def test_anonymous_callers_read_contact_types_only(
     }
     for name, (query, value, field) in refused.items():
         body = await gql(query, {"v": value})
-        assert error_codes(body) == ["FORBIDDEN"], name
+        assert error_codes(body) == ["UNAUTHENTICATED"], name
         if field is not None:
             assert body["data"] == {field: None}, name
         else:
@@ -461,3 +461,18 @@ async def test_a_malformed_id_is_an_invalid_id_error(
     assert body["data"] == {"user": None}
     node = await gql("query($id: ID!) { node(id: $id) { id } }", {"id": bad_id}, as_user=user)
     assert error_codes(node) == ["INVALID_ID"]
+
+
+async def test_anonymous_reads_are_unauthenticated_before_any_input_error(gql: GraphQL) -> None:
+    """Signing in comes first: a bad cursor or page size of an anonymous caller is
+    still UNAUTHENTICATED (docs/errors.md), not FORBIDDEN nor an input error."""
+    for query in (
+        '{ users(after: "n") { totalCount } }',
+        "{ users(first: 1000) { totalCount } }",
+        '{ groups(before: "n") { totalCount } }',
+        '{ user(id: "not an id") { id } }',
+        "{ user { id } }",
+    ):
+        body = await gql(query)
+        assert error_codes(body) == ["UNAUTHENTICATED"], query
+        assert body["errors"][0]["message"] == "Sign in to do this.", query

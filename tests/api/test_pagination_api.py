@@ -261,6 +261,34 @@ async def test_a_cursor_of_another_order_is_an_invalid_cursor_error(
     assert "errors" not in by_slug
 
 
+async def test_garbage_and_a_cursor_of_another_order_get_the_same_code(
+    gql: GraphQL, make_user: MakeUser
+) -> None:
+    """One code, INVALID_CURSOR, for a cursor that does not decode and for one of
+    another orderBy (a username where a time belongs and the other way round)."""
+    viewer = await make_user()
+    first = await gql("{ users(first: 1) { edges { cursor } } }", as_user=viewer)
+    by_time = first["data"]["users"]["edges"][0]["cursor"]
+    first = await gql(
+        "{ users(first: 1, orderBy: USERNAME_ASC) { edges { cursor } } }", as_user=viewer
+    )
+    by_name = first["data"]["users"]["edges"][0]["cursor"]
+    query = """query($c: String, $o: UserOrder!) {
+      users(first: 2, after: $c, orderBy: $o) { totalCount } }"""
+    for order, cursor in (
+        ("CREATED_AT_ASC", "bm9wZQ"),
+        ("CREATED_AT_DESC", by_name),
+        ("USERNAME_ASC", "bm9wZQ"),
+        ("USERNAME_DESC", by_time),
+    ):
+        body = await gql(query, {"c": cursor, "o": order}, as_user=viewer)
+        codes = [e["extensions"]["code"] for e in body["errors"]]
+        assert codes == ["INVALID_CURSOR"], (order, cursor)
+    for order, cursor in (("CREATED_AT_ASC", by_time), ("USERNAME_ASC", by_name)):
+        body = await gql(query, {"c": cursor, "o": order}, as_user=viewer)
+        assert "errors" not in body, order
+
+
 # Member pages -------------------------------------------------------------------------
 
 MEMBERS = """query($id: ID!, $first: Int, $after: String, $last: Int, $before: String,

@@ -525,3 +525,19 @@ async def test_user_and_group_need_exactly_one_way_to_name_them(
         body = await gql(query, as_user=viewer)
         assert [e["extensions"]["code"] for e in body["errors"]] == ["BAD_USER_INPUT"], query
         assert "exactly one" in body["errors"][0]["message"]
+
+
+async def test_a_malformed_id_in_nodes_is_that_entrys_error(
+    gql: GraphQL, make_user: Callable[..., Awaitable[uuid.UUID]]
+) -> None:
+    """The schema promises null for what is absent: one bad id nulls its own entry,
+    with an error at its path, and the others are answered."""
+    viewer = await make_user()
+    ids = [encode_id("User", viewer), "not an id", encode_id("User", uuid.uuid4())]
+    body = await gql(
+        "query($ids: [ID!]!) { nodes(ids: $ids) { id } }", {"ids": ids}, as_user=viewer
+    )
+    assert body["data"] == {"nodes": [{"id": ids[0]}, None, None]}
+    assert [(e["path"], e["extensions"]["code"]) for e in body["errors"]] == [
+        (["nodes", 1], "INVALID_ID")
+    ]

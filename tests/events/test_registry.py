@@ -128,9 +128,16 @@ async def test_every_write_emits_registered_events_with_valid_data(
             "SELECT 1 FROM accounts.remove_group_member($1, $2, $3)", group, user, admin
         )
         await db.execute("SELECT 1 FROM accounts.delete_group($1, NULL, $2)", group, admin)
+        # The erasure removes a membership and an active contact by cascade.
+        kept = await db.fetchval(
+            "SELECT (accounts.create_group($1, 'Kept', '', $2, $2)).id", f"k-{unique}", admin
+        )
+        await db.execute(
+            "SELECT 1 FROM accounts.add_group_member($1, $2, 'member', $3)", kept, user, admin
+        )
         await db.execute("SELECT 1 FROM accounts.delete_user($1, NULL, $2)", user, admin)
 
-    mine = {user, admin, group, kind}
+    mine = {user, admin, group, kind, kept}
     rows = [r for r in await outbox.list_rows(pool, "all", 100_000) if r.aggregate_id in mine]
     assert {r.event_type for r in rows} == set(EVENT_TYPES)
     for row in rows:
@@ -138,3 +145,9 @@ async def test_every_write_emits_registered_events_with_valid_data(
         assert row.aggregate_type == event.aggregate_type, row.event_type
         assert _errors(row.payload, event.data_schema) == [], row.event_type
         assert row.actor_id == (None if row.aggregate_id == admin and row.sequence == 1 else admin)
+    reasons = {(r.event_type, r.payload.get("reason")) for r in rows}
+    assert {
+        ("contact.deactivated", "user_deleted"),
+        ("membership.removed", "user_deleted"),
+        ("membership.removed", "group_deleted"),
+    } <= reasons

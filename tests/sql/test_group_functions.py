@@ -258,12 +258,20 @@ async def test_delete_removes_memberships_and_counts_them(
 
     assert await groups.groups_by_ids(db, [group.id]) == []
     assert await memberships.memberships_by_user_ids(db, [owner, member]) == []
-    deleted = (await events(db, group.id))[-1]
-    assert (deleted["event_type"], deleted["aggregate_type"], deleted["sequence"]) == (
-        "group.deleted",
-        "group",
-        4,
-    )
+    recorded = await events(db, group.id)
+    # Each member's removal first, in the order they joined, then the group's deletion.
+    assert [(e["event_type"], e["sequence"]) for e in recorded[-3:]] == [
+        ("membership.removed", 4),
+        ("membership.removed", 5),
+        ("group.deleted", 6),
+    ]
+    assert [e["payload"]["membership"]["user_id"] for e in recorded[-3:-1]] == [
+        str(owner),
+        str(member),
+    ]
+    assert {e["payload"]["reason"] for e in recorded[-3:-1]} == {"group_deleted"}
+    deleted = recorded[-1]
+    assert deleted["aggregate_type"] == "group"
     assert deleted["actor_id"] == owner
     assert deleted["payload"]["member_count"] == 2
     assert_group_state(deleted["payload"]["group"], group)

@@ -323,15 +323,33 @@ async def test_delete_erases_the_user_and_redacts_published_events(
         )
         assert left == 0, table
     recorded = await events(db, row.id)
+    # The active contact is deactivated before the user goes, in the same transaction.
     assert [(e["event_type"], e["sequence"]) for e in recorded] == [
         ("user.created", 1),
         ("contact.added", 2),
-        ("user.deleted", 3),
+        ("contact.deactivated", 3),
+        ("user.deleted", 4),
     ]
     assert recorded[0]["payload"] == {"redacted": True}
     assert recorded[1]["payload"]["contact"]["value"] == contact.value, "unpublished: kept"
-    assert recorded[2]["payload"] == {"user": {"id": str(row.id)}}
-    assert (recorded[2]["aggregate_type"], recorded[2]["actor_id"]) == ("user", actor)
+    gone = recorded[2]["payload"]
+    assert (gone["reason"], gone["contact"]["id"], gone["contact"]["is_active"]) == (
+        "user_deleted",
+        str(contact.id),
+        False,
+    )
+    last = recorded[3]["payload"]["user"]
+    assert (last["id"], last["username"], last["profile"]) == (
+        str(row.id),
+        row.username,
+        {"city": "Turku"},
+    ), "the state before deletion"
+    assert (recorded[3]["aggregate_type"], recorded[3]["actor_id"]) == ("user", actor)
+    removed = await events(db, group_id)
+    assert [(r["event_type"], r["payload"]["membership"]["user_id"]) for r in removed] == [
+        ("membership.removed", str(row.id))
+    ], "the group's member count changes with a group event"
+    assert removed[0]["payload"]["reason"] == "user_deleted"
     assert (await events(db, other.id))[0]["payload"]["user"]["display_name"] == "Stay"
 
 

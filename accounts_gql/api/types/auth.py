@@ -154,7 +154,7 @@ ChangePasswordPayload = Annotated[
 
 def auth_error(error: DomainError) -> Error:
     """The payload error of an auth mutation: credentials and throttling have their own."""
-    if error.kind is ErrorKind.UNAUTHENTICATED:
+    if error.kind is ErrorKind.UNAUTHENTICATED and not error.detail.get("signed_out"):
         return InvalidCredentials(message=error.message)
     if error.kind is ErrorKind.LIMIT_REACHED:
         retry_after = error.detail.get("retry_after")

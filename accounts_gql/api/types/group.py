@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import re
 import uuid
 from collections import defaultdict
 from collections.abc import Awaitable
@@ -27,6 +28,7 @@ from accounts_gql.api.mutations import input_id, payload
 from accounts_gql.api.pagination import (
     PageInfo,
     PageRequest,
+    keyed_cursors,
     page_info,
     page_request,
     timestamp_cursors,
@@ -127,6 +129,10 @@ class Group(Node):
         return isinstance(obj, GroupRow)
 
 
+# A slug cursor's key: a slug (sql/0004_groups.sql).
+SLUG_KEY = re.compile(r"[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?")
+
+
 def group_cursor(row: GroupRow, order: GroupOrder) -> str:
     if order in (GroupOrder.SLUG_ASC, GroupOrder.SLUG_DESC):
         return encode_cursor(row.slug, row.id)
@@ -216,9 +222,12 @@ class GroupQueries:
         search: str | None = None,
         order_by: GroupOrder = GroupOrder.CREATED_AT_ASC,
     ) -> GroupConnection:
+        service.require_reader(info.context.viewer)  # before any input error
         request = page_request(first, after, last, before)
         if order_by in (GroupOrder.CREATED_AT_ASC, GroupOrder.CREATED_AT_DESC):
             timestamp_cursors(request)
+        else:
+            keyed_cursors(request, SLUG_KEY)
         return await groups_connection(info, request, search, order_by)
 
 

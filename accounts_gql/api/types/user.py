@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import re
 import uuid
 from collections.abc import Awaitable
 from datetime import datetime
@@ -28,6 +29,7 @@ from accounts_gql.api.mutations import input_id, payload
 from accounts_gql.api.pagination import (
     PageInfo,
     PageRequest,
+    keyed_cursors,
     page_info,
     page_request,
     timestamp_cursors,
@@ -177,6 +179,10 @@ class User(Node):
         return isinstance(obj, UserRow)
 
 
+# A username cursor's key: a username (sql/0002_users.sql), lower-cased.
+USERNAME_KEY = re.compile(r"[a-z0-9._-]{3,32}")
+
+
 def user_cursor(row: UserRow, order: UserOrder) -> str:
     if order in (UserOrder.USERNAME_ASC, UserOrder.USERNAME_DESC):
         return encode_cursor(row.username.lower(), row.id)
@@ -295,9 +301,13 @@ class UserQueries:
         filter: UserFilter | None = None,
         order_by: UserOrder = UserOrder.CREATED_AT_ASC,
     ) -> UserConnection:
-        return await users_connection(
-            info, page_request(first, after, last, before), filter, order_by
-        )
+        service.require_reader(info.context.viewer)  # before any input error
+        request = page_request(first, after, last, before)
+        if order_by in (UserOrder.CREATED_AT_ASC, UserOrder.CREATED_AT_DESC):
+            timestamp_cursors(request)
+        else:
+            keyed_cursors(request, USERNAME_KEY)
+        return await users_connection(info, request, filter, order_by)
 
 
 # Mutations -----------------------------------------------------------------
