@@ -66,7 +66,8 @@ async def measure(database_url: str, rounds: int) -> tuple[list[float], list[flo
         rabbitmq_url=None,
         relay_enabled=False,
         # Far above what the run sends, so no attempt is refused before hashing.
-        login_max_failures_per_username=1_000_000,
+        login_max_failures_per_pair=1_000_000,
+        login_slowdown_after=1_000_000,
         login_max_failures_per_client=1_000_000,
     )
     app = create_app(settings, database_url)

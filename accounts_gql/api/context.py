@@ -23,3 +23,4 @@ class Context:
     # HTTP endpoint fills both, resolvers fall back to get_settings().
     client_ip: str | None = None
     settings: Settings | None = None
+    user_agent: str | None = None

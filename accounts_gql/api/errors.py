@@ -3,6 +3,7 @@ each domain error kind to its GraphQL type."""
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable
 
 import strawberry
@@ -72,6 +73,65 @@ class InvalidState(Error):
     pass
 
 
+@strawberry.type(
+    description=(
+        "Too many attempts for now: failed logins (per username and address, per address), "
+        "recovery or verification requests, or the tries of a code (then request a new "
+        "code; retryAfterSeconds is null)."
+    )
+)
+class TooManyAttempts(Error):
+    retry_after_seconds: int | None = strawberry.field(
+        description="Seconds until the next attempt may be made; null: request a new code."
+    )
+
+
+@strawberry.type(description="The code is wrong or was used already.")
+class InvalidCode(Error):
+    pass
+
+
+@strawberry.type(description="The code's lifetime is over; request a new one.")
+class CodeExpired(Error):
+    pass
+
+
+@strawberry.enum(description="Why a session ended.")
+class SessionEndReason(enum.Enum):
+    LOGGED_OUT = "logged_out"
+    REVOKED = "revoked"
+    REUSE_DETECTED = "reuse_detected"
+    PASSWORD_CHANGED = "password_changed"
+    PASSWORD_RESET = "password_reset"
+    DEACTIVATED = "deactivated"
+
+
+@strawberry.type(
+    description=(
+        "The refresh token's session has ended (logged out, revoked, password changed or "
+        "reset, a token used twice, account deactivated): sign in again."
+    )
+)
+class SessionRevoked(Error):
+    reason: SessionEndReason
+
+
+def _too_many_attempts(error: DomainError) -> TooManyAttempts:
+    retry_after = error.detail.get("retry_after")
+    return TooManyAttempts(
+        message=error.message,
+        retry_after_seconds=retry_after if isinstance(retry_after, int) else None,
+    )
+
+
+def _session_revoked(error: DomainError) -> SessionRevoked:
+    try:
+        reason = SessionEndReason(error.detail.get("reason"))
+    except ValueError:
+        reason = SessionEndReason.REVOKED
+    return SessionRevoked(message=error.message, reason=reason)
+
+
 def _validation(error: DomainError) -> ValidationError:
     field = ["input", error.field] if error.field else ["input"]
     return ValidationError(message=error.message, field=field)
@@ -100,6 +160,11 @@ _ERROR_TYPES: dict[ErrorKind, Callable[[DomainError], Error]] = {
     ErrorKind.INVALID_STATE: lambda e: InvalidState(message=e.message),
     ErrorKind.FORBIDDEN: lambda e: Forbidden(message=e.message),
     ErrorKind.UNAUTHENTICATED: lambda e: Forbidden(message=e.message),
+    ErrorKind.INVALID_CODE: lambda e: InvalidCode(message=e.message),
+    ErrorKind.CODE_EXPIRED: lambda e: CodeExpired(message=e.message),
+    ErrorKind.TOO_MANY_ATTEMPTS: _too_many_attempts,
+    ErrorKind.SESSION_REVOKED: _session_revoked,
+    ErrorKind.THROTTLED: _too_many_attempts,
 }
 
 

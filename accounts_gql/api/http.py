@@ -72,6 +72,8 @@ class Caller:
 
     viewer: Viewer
     address: str | None
+    # Kept with the sessions the request opens (`me { sessions { userAgent } }`).
+    user_agent: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,7 +227,11 @@ class GraphQLEndpoint:
                 headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
                 media_type=media_type,
             )
-        caller = Caller(viewer, request.client.host if request.client else None)
+        caller = Caller(
+            viewer,
+            request.client.host if request.client else None,
+            request.headers.get("user-agent"),
+        )
         try:
             if isinstance(params, list):
                 results = [
@@ -331,6 +337,7 @@ class GraphQLEndpoint:
             loaders=Loaders(reader),
             client_ip=caller.address,
             settings=self.settings,
+            user_agent=caller.user_agent,
         )
 
     async def execute(

@@ -32,6 +32,11 @@ class ErrorKind(enum.Enum):
     INVALID_STATE = "UA010"
     FORBIDDEN = "UA011"
     UNAUTHENTICATED = "UA012"
+    INVALID_CODE = "UA013"
+    CODE_EXPIRED = "UA014"
+    TOO_MANY_ATTEMPTS = "UA015"
+    SESSION_REVOKED = "UA016"
+    THROTTLED = "UA017"
 
     @property
     def sqlstate(self) -> str:
@@ -60,6 +65,20 @@ DESCRIPTIONS: dict[ErrorKind, str] = {
     ),
     ErrorKind.FORBIDDEN: "The caller may not do this.",
     ErrorKind.UNAUTHENTICATED: "The caller's credentials are missing, invalid or expired.",
+    ErrorKind.INVALID_CODE: (
+        "A verification or recovery code is wrong, or was used already; "
+        "the attempt counts against the code's tries."
+    ),
+    ErrorKind.CODE_EXPIRED: "The code's lifetime is over; request a new one.",
+    ErrorKind.TOO_MANY_ATTEMPTS: "The code's tries are used up; request a new one.",
+    ErrorKind.SESSION_REVOKED: (
+        "The refresh token's session has ended (logged out, revoked, password changed "
+        "or reset, reuse detected); detail.reason says which. Sign in again."
+    ),
+    ErrorKind.THROTTLED: (
+        "Too many attempts or requests for now (logins, codes, recovery requests); "
+        "detail.retry_after gives the seconds to wait."
+    ),
 }
 
 _BY_SQLSTATE = {kind.sqlstate: kind for kind in ErrorKind}

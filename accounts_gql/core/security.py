@@ -64,7 +64,12 @@ def signing_keys(settings: Settings) -> tuple[tuple[str, str], ...]:
 
 
 def issue_access_token(
-    settings: Settings, user_id: uuid.UUID, roles: Iterable[str], ttl: int | None = None
+    settings: Settings,
+    user_id: uuid.UUID,
+    roles: Iterable[str],
+    ttl: int | None = None,
+    *,
+    session_id: uuid.UUID | None = None,
 ) -> str:
     now = int(time.time())
     claims = {
@@ -76,6 +81,9 @@ def issue_access_token(
         "jti": uuid.uuid4().hex,
         "roles": sorted(roles),
     }
+    if session_id is not None:
+        # The session it belongs to: `me { sessions { current } }`.
+        claims["sid"] = str(session_id)
     kid, secret = signing_keys(settings)[0]
     return jwt.encode(claims, secret, algorithm=ALLOWED_ALGORITHMS[0], headers={"kid": kid})
 
@@ -142,8 +150,11 @@ def verify_authorization(settings: Settings, header: str) -> tuple[Viewer, float
         roles = claims.get("roles", [])
         if not isinstance(roles, list) or not all(isinstance(role, str) for role in roles):
             raise jwt.InvalidTokenError("roles must be a list of strings")
+        sid = claims.get("sid")
+        session_id = uuid.UUID(sid) if isinstance(sid, str) else None
     except jwt.ExpiredSignatureError as error:
         raise DomainError(ErrorKind.UNAUTHENTICATED, "The access token has expired.") from error
     except (jwt.InvalidTokenError, ValueError) as error:
         raise DomainError(ErrorKind.UNAUTHENTICATED, "The access token is not valid.") from error
-    return Viewer(user_id=user_id, roles=frozenset(roles)), float(claims["exp"])
+    viewer = Viewer(user_id=user_id, roles=frozenset(roles), session_id=session_id)
+    return viewer, float(claims["exp"])

@@ -116,12 +116,22 @@ class Settings(BaseSettings):
     argon2_time_cost: int = Field(default=2, ge=1)
     argon2_memory_cost: int = Field(default=19 * 1024, ge=8)  # KiB
     argon2_parallelism: int = Field(default=1, ge=1)
-    # Failed logins tolerated within the window (seconds) per username and per
-    # client address; the next attempt is refused until old failures age out.
-    login_max_failures_per_username: int = Field(default=10, ge=1)
+    # Login throttling (README "Accounts and tokens"; sql/0012): failures of one
+    # username from one client address within the username window refuse that
+    # pair; failures from one address within the client window refuse the
+    # address; once a username has `login_slowdown_after` failures from any
+    # addresses, an address that has itself failed on it waits 2^(n - that)
+    # seconds (at most `login_slowdown_max`) after its last failure. An address
+    # that has not failed on the username is never slowed.
+    login_max_failures_per_pair: int = Field(default=5, ge=1)
+    login_slowdown_after: int = Field(default=10, ge=1)
+    login_slowdown_max: int = Field(default=60, ge=0)
     login_username_window: int = Field(default=15 * 60, gt=0)
     login_max_failures_per_client: int = Field(default=100, ge=1)
     login_client_window: int = Field(default=15 * 60, gt=0)
+    # Seconds in which a second use of a just-rotated refresh token answers the
+    # same successor (two tabs refreshing at once) instead of ending the session.
+    refresh_grace_seconds: int = Field(default=10, ge=0)
 
 
 @lru_cache

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 class Viewer:
     user_id: uuid.UUID | None = None
     roles: frozenset[str] = frozenset()
+    # The session (refresh-token family) the access token was issued for, if any.
+    session_id: uuid.UUID | None = None
 
     @property
     def is_anonymous(self) -> bool:

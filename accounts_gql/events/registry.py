@@ -84,12 +84,35 @@ MEMBERSHIP_PROPERTIES: dict[str, JsonSchema] = {
     "added_by": {**_NULLABLE_UUID, "description": "The user who added the member, if any."},
 }
 
+SESSION_PROPERTIES: dict[str, JsonSchema] = {
+    "id": {**_UUID, "description": "The session's id (its refresh-token family)."},
+    "user_id": _UUID,
+    "created_at": _TIME,
+    "last_used_at": _TIME,
+    "user_agent": {"type": ["string", "null"], "maxLength": 512},
+    "client_address": {"type": ["string", "null"], "maxLength": 64},
+    "ended_at": _NULLABLE_TIME,
+    "end_reason": {
+        "type": ["string", "null"],
+        "enum": [
+            "logged_out",
+            "revoked",
+            "reuse_detected",
+            "password_changed",
+            "password_reset",
+            "deactivated",
+            None,
+        ],
+    },
+}
+
 STATES: dict[str, JsonSchema] = {
     "UserState": _object(USER_PROPERTIES),
     "ContactState": _object(CONTACT_PROPERTIES),
     "ContactTypeState": _object(CONTACT_TYPE_PROPERTIES),
     "GroupState": _object(GROUP_PROPERTIES),
     "MembershipState": _object(MEMBERSHIP_PROPERTIES),
+    "SessionState": _object(SESSION_PROPERTIES),
 }
 
 
@@ -271,6 +294,18 @@ _EVENTS = [
         _object(
             {"membership": _ref("MembershipState"), "reason": _REASON}, required=["membership"]
         ),
+    ),
+]
+
+_EVENTS += [
+    _event(
+        "session.revoked",
+        "user",
+        "A session ended before its expiry: logout, revocation by the user or an admin, "
+        "password change or reset, reuse of a refresh token, or deactivation "
+        "(end_reason says which; aggregate: the user). Its refresh tokens no longer "
+        "work; access tokens already issued work until they expire.",
+        _object({"session": _ref("SessionState")}),
     ),
 ]
 

@@ -1,4 +1,4 @@
-"""Passwords, login attempts and refresh tokens: calls of sql/0007_auth.sql."""
+"""Passwords, throttled attempts and refresh tokens: calls of sql/0007 and 0012."""
 
 from __future__ import annotations
 
@@ -34,18 +34,45 @@ class RefreshTokenRow:
 
 @dataclass(frozen=True, slots=True)
 class Rotation:
-    """The outcome of presenting a refresh token (see accounts.rotate_refresh_token)."""
+    """The outcome of presenting a refresh token (see accounts.refresh_session)."""
 
-    outcome: str  # rotated | unknown | expired | reused | inactive
+    outcome: str  # rotated | grace | unknown | expired | ended | reused | inactive
     user_id: uuid.UUID | None
     roles: list[str]
-    token: RefreshTokenRow | None
+    session_id: uuid.UUID | None
+    # Why the session ended (ended, reused, inactive).
+    end_reason: str | None
+    # grace: the successor sealed for the presenter (see services/auth.py).
+    successor_seal: bytes | None
 
 
 @dataclass(frozen=True, slots=True)
 class AttemptCounts:
-    username_failures: int
+    pair_failures: int
+    key_failures: int
     client_failures: int
+
+
+@dataclass(frozen=True, slots=True)
+class Throttle:
+    """The limits of one scope of accounts.throttle_attempt (sql/0012)."""
+
+    scope: str  # login | reset
+    max_per_pair: int
+    max_per_client: int
+    slowdown_after: int
+    slowdown_max: int
+    key_window: int
+    client_window: int
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """What a caller told about itself, kept with the sessions it opens."""
+
+    client_address: str | None = None
+    user_agent: str | None = None
 
 
 def _token(record: asyncpg.Record) -> RefreshTokenRow:
@@ -92,33 +119,32 @@ async def upgrade_password_hash(
     return upgraded
 
 
-async def record_login_attempt(
-    db: Executor,
-    username: str,
-    client_ip: str | None,
-    *,
-    max_per_username: int,
-    username_window: int,
-    max_per_client: int,
-    client_window: int,
+async def throttle_attempt(
+    db: Executor, throttle: Throttle, key: str, client_address: str | None
 ) -> AttemptCounts:
-    """Counts this attempt as a failure until cleared; LIMIT_REACHED when throttled."""
+    """Counts this attempt until cleared; THROTTLED (with retry_after) when refused."""
     async with domain_errors():
         record = await db.fetchrow(
-            "SELECT * FROM accounts.record_login_attempt($1, $2, $3, $4, $5, $6)",
-            username,
-            client_ip,
-            max_per_username,
-            username_window,
-            max_per_client,
-            client_window,
+            "SELECT * FROM accounts.throttle_attempt($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            throttle.scope,
+            key,
+            client_address,
+            throttle.max_per_pair,
+            throttle.max_per_client,
+            throttle.slowdown_after,
+            throttle.slowdown_max,
+            throttle.key_window,
+            throttle.client_window,
+            throttle.message,
         )
     assert record is not None
-    return AttemptCounts(record["username_failures"], record["client_failures"])
+    return AttemptCounts(record["pair_failures"], record["key_failures"], record["client_failures"])
 
 
-async def clear_login_attempts(db: Executor, username: str) -> int:
-    cleared: int = await db.fetchval("SELECT accounts.clear_login_attempts($1)", username)
+async def clear_attempts(db: Executor, scope: str, key: str, client_address: str | None) -> int:
+    cleared: int = await db.fetchval(
+        "SELECT accounts.clear_attempts($1, $2, $3)", scope, key, client_address
+    )
     return cleared
 
 
@@ -142,37 +168,41 @@ async def issue_refresh_token(
     return _token(record)
 
 
-async def rotate_refresh_token(
-    db: Executor, token_hash: bytes, new_token_hash: bytes, *, ttl: int
+async def refresh_session(
+    db: Executor,
+    token_hash: bytes,
+    new_token_hash: bytes,
+    successor_seal: bytes,
+    *,
+    ttl: int,
+    grace: int,
+    client_address: str | None,
 ) -> Rotation:
     async with domain_errors():
         record = await db.fetchrow(
-            "SELECT * FROM accounts.rotate_refresh_token($1, $2, $3)",
+            "SELECT * FROM accounts.refresh_session($1, $2, $3, $4, $5, $6)",
             token_hash,
             new_token_hash,
+            successor_seal,
             ttl,
+            grace,
+            client_address,
         )
     assert record is not None
-    token = None
-    if record["outcome"] == "rotated":
-        token = RefreshTokenRow(
-            record["token_id"], record["family_id"], record["user_id"], record["expires_at"]
-        )
-    return Rotation(record["outcome"], record["user_id"], list(record["roles"] or []), token)
-
-
-async def revoke_refresh_token_family(db: Executor, token_hash: bytes) -> int:
-    revoked: int = await db.fetchval("SELECT accounts.revoke_refresh_token_family($1)", token_hash)
-    return revoked
-
-
-async def revoke_user_refresh_tokens(
-    db: Executor, user_id: uuid.UUID, *, except_family: uuid.UUID | None
-) -> int:
-    revoked: int = await db.fetchval(
-        "SELECT accounts.revoke_user_refresh_tokens($1, $2)", user_id, except_family
+    return Rotation(
+        record["outcome"],
+        record["user_id"],
+        list(record["roles"] or []),
+        record["session_id"],
+        record["end_reason"],
+        record["successor_seal"],
     )
-    return revoked
+
+
+async def logout(db: Executor, token_hash: bytes) -> bool:
+    """Ends the session of the token; whether a live one ended."""
+    ended: uuid.UUID | None = await db.fetchval("SELECT (accounts.logout($1)).id", token_hash)
+    return ended is not None
 
 
 async def sign_up(
@@ -183,16 +213,19 @@ async def sign_up(
     token_hash: bytes,
     *,
     ttl: int,
+    caller: Caller,
 ) -> tuple[UserRow, RefreshTokenRow]:
     """A new user with a password and a first session, in one transaction."""
     async with domain_errors():
         record = await db.fetchrow(
-            "SELECT * FROM accounts.sign_up($1, $2, $3, $4, $5)",
+            "SELECT * FROM accounts.sign_up_session($1, $2, $3, $4, $5, $6, $7)",
             username,
             display_name,
             password_hash,
             token_hash,
             ttl,
+            caller.user_agent,
+            caller.client_address,
         )
     assert record is not None
     user = UserRow(*record[:9])
@@ -203,15 +236,23 @@ async def sign_up(
 
 
 async def login_succeeded(
-    db: Executor, user_id: uuid.UUID, username: str, token_hash: bytes, *, ttl: int
+    db: Executor,
+    user_id: uuid.UUID,
+    username: str,
+    token_hash: bytes,
+    *,
+    ttl: int,
+    caller: Caller,
 ) -> RefreshTokenRow:
     async with domain_errors():
         record = await db.fetchrow(
-            f"SELECT {_TOKEN_COLUMNS} FROM accounts.login_succeeded($1, $2, $3, $4)",
+            f"SELECT {_TOKEN_COLUMNS} FROM accounts.login_session($1, $2, $3, $4, $5, $6)",
             user_id,
             username,
             token_hash,
             ttl,
+            caller.user_agent,
+            caller.client_address,
         )
     assert record is not None
     return _token(record)
@@ -224,16 +265,20 @@ async def change_password(
     token_hash: bytes,
     *,
     ttl: int,
+    caller: Caller,
     actor_id: uuid.UUID | None,
 ) -> RefreshTokenRow:
-    """New hash, a new session, every other session revoked; one transaction."""
+    """New hash, a new session, every other session ended; one transaction."""
     async with domain_errors():
         record = await db.fetchrow(
-            f"SELECT {_TOKEN_COLUMNS} FROM accounts.change_password($1, $2, $3, $4, $5)",
+            f"SELECT {_TOKEN_COLUMNS} FROM accounts.change_password_session"
+            "($1, $2, $3, $4, $5, $6, $7)",
             user_id,
             password_hash,
             token_hash,
             ttl,
+            caller.user_agent,
+            caller.client_address,
             actor_id,
         )
     assert record is not None

@@ -23,7 +23,7 @@ from accounts_gql.core.errors import DomainError, ErrorKind
 from accounts_gql.core.passwords import Passwords
 from accounts_gql.core.security import issue_access_token, viewer_from_authorization
 from accounts_gql.core.settings import Settings
-from accounts_gql.services.auth import create_admin
+from accounts_gql.services.auth import create_admin, refresh_token_hash
 from tests.api.conftest import GraphQL
 
 # The address httpx's ASGI transport reports for the test client.
@@ -41,8 +41,10 @@ SIGN_UP = (
     f"mutation($input: SignUpInput!) {{ signUp(input: $input) {{ {SESSION_FIELDS} {FIELD} }} }}"
 )
 LOGIN = f"mutation($input: LoginInput!) {{ login(input: $input) {{ {SESSION_FIELDS} {RETRY} }} }}"
+REASON = "... on SessionRevoked { reason }"
 REFRESH = (
-    f"mutation($input: RefreshTokenInput!) {{ refreshToken(input: $input) {{ {SESSION_FIELDS} }} }}"
+    "mutation($input: RefreshTokenInput!) "
+    f"{{ refreshToken(input: $input) {{ {SESSION_FIELDS} {REASON} }} }}"
 )
 CHANGE_PASSWORD = (
     "mutation($input: ChangePasswordInput!) "
@@ -93,6 +95,17 @@ async def refresh(gql: GraphQL, token: str) -> dict[str, Any]:
     return result
 
 
+async def age_rotations(pool: asyncpg.Pool, settings: Settings, refresh_token: str) -> None:
+    """Moves the rotation of `refresh_token` back past the grace window, as if the
+    token were presented again a while later."""
+    await pool.execute(
+        "UPDATE accounts.refresh_tokens SET used_at = used_at - make_interval(secs => $2)"
+        " WHERE token_hash = $1",
+        refresh_token_hash(refresh_token),
+        settings.refresh_grace_seconds + 1,
+    )
+
+
 @pytest.fixture
 async def no_recent_failures(pool: asyncpg.Pool) -> AsyncIterator[None]:
     """Forgets the failed logins of the test client's address before and after a test
@@ -107,7 +120,7 @@ async def no_recent_failures(pool: asyncpg.Pool) -> AsyncIterator[None]:
 
 
 async def test_sign_up_login_refresh_reuse_and_logout(
-    gql: GraphQL, client: httpx.AsyncClient, settings: Settings, unique: str
+    gql: GraphQL, client: httpx.AsyncClient, pool: asyncpg.Pool, settings: Settings, unique: str
 ) -> None:
     signed_up = await sign_up(gql, f"Life{unique}")
     assert signed_up["__typename"] == "AuthPayload", signed_up
@@ -126,11 +139,18 @@ async def test_sign_up_login_refresh_reuse_and_logout(
     assert rotated["user"] == signed_up["user"]
     assert (await me(client, rotated["accessToken"])) == signed_up["user"]
 
-    # The old refresh token again: refused, and the session is revoked with it.
+    # The old refresh token again, after the grace window: refused, and the
+    # session is revoked with it; its other tokens say why.
+    await age_rotations(pool, settings, session["refreshToken"])
     reused = await refresh(gql, session["refreshToken"])
-    assert reused["__typename"] == "InvalidCredentials"
+    assert (reused["__typename"], reused["reason"]) == ("SessionRevoked", "REUSE_DETECTED")
     assert "already used" in reused["message"]
-    assert (await refresh(gql, rotated["refreshToken"]))["__typename"] == "InvalidCredentials"
+    after_reuse = await refresh(gql, rotated["refreshToken"])
+    assert (after_reuse["__typename"], after_reuse["reason"]) == (
+        "SessionRevoked",
+        "REUSE_DETECTED",
+    )
+    assert "used twice" in after_reuse["message"]
 
     # The sign-up's own session was not touched by that reuse.
     still = await refresh(gql, signed_up["refreshToken"])
@@ -138,7 +158,10 @@ async def test_sign_up_login_refresh_reuse_and_logout(
 
     logged_out = await gql(LOGOUT, {"input": {"refreshToken": still["refreshToken"]}})
     assert logged_out["data"]["logout"] == {"__typename": "LogoutSuccess", "revoked": True}
-    assert (await refresh(gql, still["refreshToken"]))["__typename"] == "InvalidCredentials"
+    ended = await refresh(gql, still["refreshToken"])
+    assert (ended["__typename"], ended["reason"]) == ("SessionRevoked", "LOGGED_OUT")
+    assert ended["message"] == "This session was logged out; sign in again."
+    assert "already used" not in ended["message"]
     again = await gql(LOGOUT, {"input": {"refreshToken": still["refreshToken"]}})
     assert again["data"]["logout"] == {"__typename": "LogoutSuccess", "revoked": False}
 
@@ -229,7 +252,7 @@ async def test_the_next_login_after_too_many_failures_is_refused_even_when_right
     gql: GraphQL, settings: Settings, unique: str, no_recent_failures: None
 ) -> None:
     assert (await sign_up(gql, f"guess{unique}"))["__typename"] == "AuthPayload"
-    limit = settings.login_max_failures_per_username
+    limit = settings.login_max_failures_per_pair
     for _ in range(limit):
         assert (await login(gql, f"guess{unique}", "wrong guess"))["__typename"] == (
             "InvalidCredentials"
@@ -265,10 +288,10 @@ async def test_a_successful_login_forgets_earlier_failures(
     gql: GraphQL, settings: Settings, unique: str, no_recent_failures: None
 ) -> None:
     assert (await sign_up(gql, f"forgive{unique}"))["__typename"] == "AuthPayload"
-    for _ in range(settings.login_max_failures_per_username - 1):
+    for _ in range(settings.login_max_failures_per_pair - 1):
         await login(gql, f"forgive{unique}", "typo typo")
     assert (await login(gql, f"forgive{unique}"))["__typename"] == "AuthPayload"
-    for _ in range(settings.login_max_failures_per_username - 1):
+    for _ in range(settings.login_max_failures_per_pair - 1):
         await login(gql, f"forgive{unique}", "typo typo")
     assert (await login(gql, f"forgive{unique}"))["__typename"] == "AuthPayload"
 
@@ -294,7 +317,8 @@ async def test_a_deactivated_user_can_neither_log_in_nor_refresh(
     # Without the password nothing is said about the account.
     wrong = await login(gql, f"gone{unique}", "not it at all")
     assert wrong["__typename"] == "InvalidCredentials"
-    assert (await refresh(gql, signed_up["refreshToken"]))["__typename"] == "InvalidCredentials"
+    ended = await refresh(gql, signed_up["refreshToken"])
+    assert (ended["__typename"], ended["reason"]) == ("SessionRevoked", "DEACTIVATED")
 
 
 async def test_login_upgrades_a_hash_made_with_old_parameters(
@@ -340,7 +364,8 @@ async def test_change_password_ends_every_other_session(
     assert changed["__typename"] == "AuthPayload", changed
     assert changed["user"] == first["user"]
     for old in (first, second):
-        assert (await refresh(gql, old["refreshToken"]))["__typename"] == "InvalidCredentials"
+        ended = await refresh(gql, old["refreshToken"])
+        assert (ended["__typename"], ended["reason"]) == ("SessionRevoked", "PASSWORD_CHANGED")
     assert (await refresh(gql, changed["refreshToken"]))["__typename"] == "AuthPayload"
     assert (await login(gql, f"chg{unique}"))["__typename"] == "InvalidCredentials"
     assert (await login(gql, f"chg{unique}", new_password))["__typename"] == "AuthPayload"

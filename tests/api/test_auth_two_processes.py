@@ -59,7 +59,7 @@ class Server:
             PORT=str(self.port),
             JWT_SECRET=JWT_SECRET,
             RELAY_ENABLED="false",
-            LOGIN_MAX_FAILURES_PER_USERNAME=str(LIMIT),
+            LOGIN_MAX_FAILURES_PER_PAIR=str(LIMIT),
             LOG_LEVEL="WARNING",
             LOG_DIR=str(workdir / f"{name}-logs"),
             DB_POOL_MIN="1",

@@ -15,6 +15,8 @@ PRODUCT_TYPES = {
     "contact.primary_changed", "contact.deactivated", "contact_type.created",
     "contact_type.updated", "group.created", "group.updated", "group.deleted",
     "membership.added", "membership.role_changed", "membership.removed",
+    # Issue 17's identity flows.
+    "session.revoked",
 }  # fmt: skip
 
 
@@ -37,9 +39,11 @@ def test_asyncapi_file_is_yaml_of_the_document() -> None:
 def test_registry_lists_every_event_type_of_the_product() -> None:
     assert set(EVENT_TYPES) == PRODUCT_TYPES
     for event in EVENT_TYPES.values():
-        assert event.aggregate_type == {"contact": "user", "membership": "group"}.get(
-            event.name.split(".")[0], event.name.split(".")[0]
-        )
+        assert event.aggregate_type == {
+            "contact": "user",
+            "membership": "group",
+            "session": "user",
+        }.get(event.name.split(".")[0], event.name.split(".")[0])
 
 
 def _refs(node: Any) -> list[str]:

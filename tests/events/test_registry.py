@@ -128,6 +128,13 @@ async def test_every_write_emits_registered_events_with_valid_data(
             "SELECT 1 FROM accounts.remove_group_member($1, $2, $3)", group, user, admin
         )
         await db.execute("SELECT 1 FROM accounts.delete_group($1, NULL, $2)", group, admin)
+        session = await db.fetchval(
+            "SELECT (accounts.open_session($1, sha256($2::bytea), 3600, 'a browser', '192.0.2.1'))"
+            ".family_id",
+            user,
+            unique.encode(),
+        )
+        await db.execute("SELECT 1 FROM accounts.end_session($1, 'revoked', $2)", session, admin)
         # The erasure removes a membership and an active contact by cascade.
         kept = await db.fetchval(
             "SELECT (accounts.create_group($1, 'Kept', '', $2, $2)).id", f"k-{unique}", admin

@@ -1,11 +1,12 @@
-"""Passwords, login throttling and refresh tokens through their stored functions
-(sql/0007_auth.sql)."""
+"""Passwords, login throttling, sessions and refresh tokens through their stored
+functions (sql/0007_auth.sql, sql/0012_sessions_and_throttling.sql)."""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
 import json
+import os
 import secrets
 import uuid
 from typing import Any
@@ -21,7 +22,17 @@ from accounts_gql.repositories import users
 # Cheap parameters: the SQL stores hashes, it never computes them.
 PASSWORDS = Passwords(time_cost=1, memory_cost=8, parallelism=1)
 TTL = 3600
-LIMITS = {"max_per_username": 3, "username_window": 60, "max_per_client": 5, "client_window": 60}
+THROTTLE = repo.Throttle(
+    scope="login",
+    max_per_pair=3,
+    max_per_client=5,
+    slowdown_after=4,
+    slowdown_max=60,
+    key_window=60,
+    client_window=60,
+    message="Too many.",
+)
+CALLER = repo.Caller(client_address="192.0.2.1", user_agent="tests")
 
 
 def token() -> tuple[str, bytes]:
@@ -136,7 +147,13 @@ async def test_sign_up_creates_the_user_with_a_password_and_a_session(
 ) -> None:
     _, token_hash = token()
     user, session = await repo.sign_up(
-        db, f"New{unique}", "New One", PASSWORDS.hash("a good password"), token_hash, ttl=TTL
+        db,
+        f"New{unique}",
+        "New One",
+        PASSWORDS.hash("a good password"),
+        token_hash,
+        ttl=TTL,
+        caller=CALLER,
     )
 
     assert (user.username, user.display_name, user.roles, user.status) == (
@@ -165,7 +182,13 @@ async def test_a_failed_sign_up_leaves_nothing_behind(db: asyncpg.Connection, un
     _, token_hash = token()
     await expect_error(
         repo.sign_up(
-            db, f"U{unique}", None, PASSWORDS.hash("a good password"), token_hash, ttl=TTL
+            db,
+            f"U{unique}",
+            None,
+            PASSWORDS.hash("a good password"),
+            token_hash,
+            ttl=TTL,
+            caller=CALLER,
         ),
         ErrorKind.USERNAME_TAKEN,
         "username",
@@ -179,27 +202,51 @@ async def test_a_failed_sign_up_leaves_nothing_behind(db: asyncpg.Connection, un
     )
 
 
-# Login attempts -------------------------------------------------------------------
+# Throttled attempts ---------------------------------------------------------------
 
 
-async def test_failures_are_counted_per_username_and_throttled_at_the_limit(
+async def attempt(
+    db: asyncpg.Connection | asyncpg.Pool, key: str, client: str
+) -> repo.AttemptCounts:
+    return await repo.throttle_attempt(db, THROTTLE, key, client)
+
+
+async def test_failures_per_username_and_address_are_throttled_at_the_limit(
     db: asyncpg.Connection, unique: str
 ) -> None:
-    name, client = f"Target{unique}", f"10.0.0.{int(unique, 16) % 250}-{unique}"
-    counts = [
-        await repo.record_login_attempt(db, name if i % 2 else name.upper(), client, **LIMITS)
-        for i in range(3)
-    ]
-    assert [c.username_failures for c in counts] == [1, 2, 3]
+    name, client = f"Target{unique}", f"c-{unique}"
+    counts = [await attempt(db, name if i % 2 else name.upper(), client) for i in range(3)]
+    assert [c.pair_failures for c in counts] == [1, 2, 3]
 
-    error = await expect_error(
-        repo.record_login_attempt(db, name, f"other-{unique}", **LIMITS), ErrorKind.LIMIT_REACHED
-    )
+    error = await expect_error(attempt(db, name, client), ErrorKind.THROTTLED)
     assert 1 <= error.detail["retry_after"] <= 60
     rows = await db.fetchval(
         "SELECT count(*) FROM accounts.login_attempts WHERE username = lower($1)", name
     )
-    assert rows == 3, "a throttled attempt is not recorded (it cannot extend the lock)"
+    assert rows == 3, "a throttled attempt is not recorded (it cannot extend the wait)"
+    # Another address that has not failed on the username is not refused.
+    assert (await attempt(db, name, f"clean-{unique}")).key_failures == 4
+
+
+async def test_a_username_under_attack_slows_only_addresses_that_failed_on_it(
+    db: asyncpg.Connection, unique: str
+) -> None:
+    name = f"slow{unique}"
+    for i in range(THROTTLE.slowdown_after):
+        await attempt(db, name, f"bot{i}-{unique}")
+    # At the threshold: an address that failed waits 2^0 = 1 s after its failure.
+    error = await expect_error(attempt(db, name, f"bot0-{unique}"), ErrorKind.THROTTLED)
+    assert error.detail["retry_after"] == 1
+    counts = await attempt(db, name, f"owner-{unique}")
+    assert (counts.pair_failures, counts.key_failures) == (1, THROTTLE.slowdown_after + 1)
+    # The wait doubles with every failure, up to slowdown_max.
+    await db.execute(
+        "UPDATE accounts.login_attempts SET attempted_at = attempted_at - interval '1 second'"
+        " WHERE username = $1",
+        name,
+    )
+    error = await expect_error(attempt(db, name, f"bot1-{unique}"), ErrorKind.THROTTLED)
+    assert error.detail["retry_after"] == 1  # 2^1 s after a failure 1 s ago
 
 
 async def test_failures_are_counted_per_client_across_usernames(
@@ -207,28 +254,43 @@ async def test_failures_are_counted_per_client_across_usernames(
 ) -> None:
     client = f"client-{unique}"
     for i in range(5):
-        counts = await repo.record_login_attempt(db, f"name{i}{unique}", client, **LIMITS)
+        counts = await attempt(db, f"name{i}{unique}", client)
         assert counts.client_failures == i + 1
-    await expect_error(
-        repo.record_login_attempt(db, f"fresh{unique}", client, **LIMITS), ErrorKind.LIMIT_REACHED
-    )
+    await expect_error(attempt(db, f"fresh{unique}", client), ErrorKind.THROTTLED)
     # Another client may still try that username.
-    counts = await repo.record_login_attempt(db, f"fresh{unique}", f"else-{unique}", **LIMITS)
-    assert (counts.username_failures, counts.client_failures) == (1, 1)
+    counts = await attempt(db, f"fresh{unique}", f"else-{unique}")
+    assert (counts.key_failures, counts.client_failures) == (1, 1)
 
 
-async def test_clearing_forgets_the_username_but_not_the_clients_other_failures(
-    db: asyncpg.Connection, unique: str
-) -> None:
+async def test_scopes_are_counted_apart(db: asyncpg.Connection, unique: str) -> None:
+    client = f"scoped-{unique}"
+    for _ in range(3):
+        await attempt(db, f"x{unique}", client)
+    await expect_error(attempt(db, f"x{unique}", client), ErrorKind.THROTTLED)
+    other = repo.Throttle(
+        scope="reset",
+        max_per_pair=THROTTLE.max_per_pair,
+        max_per_client=THROTTLE.max_per_client,
+        slowdown_after=THROTTLE.slowdown_after,
+        slowdown_max=THROTTLE.slowdown_max,
+        key_window=THROTTLE.key_window,
+        client_window=THROTTLE.client_window,
+        message="Too many requests.",
+    )
+    counts = await repo.throttle_attempt(db, other, f"x{unique}", client)
+    assert counts.pair_failures == 1
+
+
+async def test_clearing_forgets_the_pair_only(db: asyncpg.Connection, unique: str) -> None:
     client = f"client-{unique}"
-    await repo.record_login_attempt(db, f"victim{unique}", client, **LIMITS)
-    await repo.record_login_attempt(db, f"victim{unique}", client, **LIMITS)
-    await repo.record_login_attempt(db, f"Own{unique}", client, **LIMITS)
+    await attempt(db, f"victim{unique}", client)
+    await attempt(db, f"Own{unique}", client)
+    await attempt(db, f"own{unique}", f"attacker-{unique}")
 
-    assert await repo.clear_login_attempts(db, f"own{unique}") == 1
+    assert await repo.clear_attempts(db, "login", f"OWN{unique}", client) == 1
 
-    counts = await repo.record_login_attempt(db, f"own{unique}", client, **LIMITS)
-    assert (counts.username_failures, counts.client_failures) == (1, 3)
+    counts = await attempt(db, f"own{unique}", client)
+    assert (counts.pair_failures, counts.key_failures, counts.client_failures) == (1, 2, 2)
 
 
 async def test_old_attempts_age_out_and_are_pruned(db: asyncpg.Connection, unique: str) -> None:
@@ -238,8 +300,8 @@ async def test_old_attempts_age_out_and_are_pruned(db: asyncpg.Connection, uniqu
         " VALUES ($1, $2, now() - interval '2 minutes')",
         [(name, f"c-{unique}")] * 3,
     )
-    counts = await repo.record_login_attempt(db, name, f"c-{unique}", **LIMITS)
-    assert (counts.username_failures, counts.client_failures) == (1, 1)
+    counts = await attempt(db, name, f"c-{unique}")
+    assert (counts.pair_failures, counts.client_failures) == (1, 1)
     left = await db.fetchval(
         "SELECT count(*) FROM accounts.login_attempts WHERE username = $1", name
     )
@@ -249,22 +311,43 @@ async def test_old_attempts_age_out_and_are_pruned(db: asyncpg.Connection, uniqu
 async def test_parallel_attempts_cannot_outrun_the_limit(pool: asyncpg.Pool, unique: str) -> None:
     name = f"race{unique}"
 
-    async def attempt(i: int) -> ErrorKind | None:
+    async def one() -> ErrorKind | None:
         try:
-            await repo.record_login_attempt(pool, name, f"c{i}-{unique}", **LIMITS)
+            await attempt(pool, name, f"c-{unique}")
         except DomainError as error:
             return error.kind
         return None
 
-    results = await asyncio.gather(*(attempt(i) for i in range(12)))
-    assert results.count(None) == LIMITS["max_per_username"]
-    assert results.count(ErrorKind.LIMIT_REACHED) == 12 - LIMITS["max_per_username"]
+    results = await asyncio.gather(*(one() for _ in range(12)))
+    assert results.count(None) == THROTTLE.max_per_pair
+    assert results.count(ErrorKind.THROTTLED) == 12 - THROTTLE.max_per_pair
 
 
-# Refresh tokens -------------------------------------------------------------------
+# Sessions and refresh tokens --------------------------------------------------------
 
 
-async def test_rotation_marks_the_token_used_and_issues_its_successor_in_the_family(
+async def rotate(
+    db: asyncpg.Connection, old_hash: bytes, new_hash: bytes | None = None, grace: int = 0
+) -> repo.Rotation:
+    return await repo.refresh_session(
+        db,
+        old_hash,
+        new_hash or token()[1],
+        os.urandom(32),
+        ttl=TTL,
+        grace=grace,
+        client_address="192.0.2.2",
+    )
+
+
+async def session_end(db: asyncpg.Connection, family_id: uuid.UUID) -> str | None:
+    reason: str | None = await db.fetchval(
+        "SELECT end_reason FROM accounts.sessions WHERE id = $1", family_id
+    )
+    return reason
+
+
+async def test_rotation_marks_the_token_used_and_issues_its_successor_in_the_session(
     db: asyncpg.Connection, unique: str
 ) -> None:
     user_id = await make_user(db, unique)
@@ -272,48 +355,61 @@ async def test_rotation_marks_the_token_used_and_issues_its_successor_in_the_fam
     first = await repo.issue_refresh_token(db, user_id, first_hash, family_id=None, ttl=TTL)
     _, second_hash = token()
 
-    rotation = await repo.rotate_refresh_token(db, first_hash, second_hash, ttl=TTL)
+    rotation = await rotate(db, first_hash, second_hash)
 
     assert rotation.outcome == "rotated"
-    assert (rotation.user_id, rotation.roles) == (user_id, [])
-    assert rotation.token is not None
-    assert rotation.token.family_id == first.family_id
+    assert (rotation.user_id, rotation.roles, rotation.session_id) == (
+        user_id, [], first.family_id,
+    )  # fmt: skip
     states = await token_states(db, user_id)
     assert [(s["used"], s["revoked"]) for s in states] == [(True, False), (False, False)]
-    assert states[0]["replaced_by"] == rotation.token.id
+    assert {s["family_id"] for s in states} == {first.family_id}
 
 
-async def test_reusing_a_used_token_revokes_the_whole_family(
+async def test_reusing_a_used_token_after_the_grace_ends_the_session(
+    db: asyncpg.Connection, unique: str
+) -> None:
+    user_id = await make_user(db, unique)
+    _, first_hash = token()
+    first = await repo.issue_refresh_token(db, user_id, first_hash, family_id=None, ttl=TTL)
+    _, second_hash = token()
+    await rotate(db, first_hash, second_hash)
+    # Another session of the same user, untouched by the reuse.
+    _, other_hash = token()
+    other = await repo.issue_refresh_token(db, user_id, other_hash, family_id=None, ttl=TTL)
+
+    reused = await rotate(db, first_hash)
+    assert (reused.outcome, reused.end_reason) == ("reused", "reuse_detected")
+
+    ended = await rotate(db, second_hash)
+    assert (ended.outcome, ended.end_reason) == ("ended", "reuse_detected")
+    assert await session_end(db, first.family_id) == "reuse_detected"
+    assert await session_end(db, other.family_id) is None
+    assert (await rotate(db, other_hash)).outcome == "rotated"
+
+
+async def test_within_the_grace_a_used_token_answers_its_sealed_successor(
     db: asyncpg.Connection, unique: str
 ) -> None:
     user_id = await make_user(db, unique)
     _, first_hash = token()
     await repo.issue_refresh_token(db, user_id, first_hash, family_id=None, ttl=TTL)
-    _, second_hash = token()
-    await repo.rotate_refresh_token(db, first_hash, second_hash, ttl=TTL)
-    # Another session of the same user, untouched by the reuse.
-    _, other_hash = token()
-    other = await repo.issue_refresh_token(db, user_id, other_hash, family_id=None, ttl=TTL)
-
-    reused = await repo.rotate_refresh_token(db, first_hash, token()[1], ttl=TTL)
-    assert (reused.outcome, reused.token) == ("reused", None)
-
-    # The newest token of that family was revoked with it.
-    assert (await repo.rotate_refresh_token(db, second_hash, token()[1], ttl=TTL)).outcome == (
-        "reused"
+    seal = os.urandom(32)
+    await repo.refresh_session(
+        db, first_hash, token()[1], seal, ttl=TTL, grace=10, client_address=None
     )
-    states = {s["family_id"]: s for s in await token_states(db, user_id) if not s["revoked"]}
-    assert list(states) == [other.family_id]
-    assert (await repo.rotate_refresh_token(db, other_hash, token()[1], ttl=TTL)).outcome == (
-        "rotated"
+
+    again = await repo.refresh_session(
+        db, first_hash, token()[1], os.urandom(32), ttl=TTL, grace=10, client_address=None
     )
+
+    assert (again.outcome, again.successor_seal, again.user_id) == ("grace", seal, user_id)
+    assert len(await token_states(db, user_id)) == 2, "no third token was issued"
 
 
 async def test_unknown_and_expired_tokens_are_refused(db: asyncpg.Connection, unique: str) -> None:
     user_id = await make_user(db, unique)
-    assert (await repo.rotate_refresh_token(db, token()[1], token()[1], ttl=TTL)).outcome == (
-        "unknown"
-    )
+    assert (await rotate(db, token()[1])).outcome == "unknown"
     _, old_hash = token()
     await repo.issue_refresh_token(db, user_id, old_hash, family_id=None, ttl=TTL)
     await db.execute(
@@ -321,9 +417,7 @@ async def test_unknown_and_expired_tokens_are_refused(db: asyncpg.Connection, un
         " WHERE token_hash = $1",
         old_hash,
     )
-    assert (await repo.rotate_refresh_token(db, old_hash, token()[1], ttl=TTL)).outcome == (
-        "expired"
-    )
+    assert (await rotate(db, old_hash)).outcome == "expired"
 
 
 async def test_a_deactivated_user_cannot_refresh_or_get_a_token(
@@ -331,13 +425,14 @@ async def test_a_deactivated_user_cannot_refresh_or_get_a_token(
 ) -> None:
     user_id = await make_user(db, unique)
     _, token_hash = token()
-    await repo.issue_refresh_token(db, user_id, token_hash, family_id=None, ttl=TTL)
+    issued = await repo.issue_refresh_token(db, user_id, token_hash, family_id=None, ttl=TTL)
     await users.deactivate_user(db, user_id)
 
-    rotation = await repo.rotate_refresh_token(db, token_hash, token()[1], ttl=TTL)
+    rotation = await rotate(db, token_hash)
 
-    assert rotation.outcome == "inactive"
+    assert (rotation.outcome, rotation.end_reason) == ("inactive", "deactivated")
     assert all(s["revoked"] for s in await token_states(db, user_id))
+    assert await session_end(db, issued.family_id) == "deactivated"
     await expect_error(
         repo.issue_refresh_token(db, user_id, token()[1], family_id=None, ttl=TTL),
         ErrorKind.UNAUTHENTICATED,
@@ -353,22 +448,27 @@ async def test_a_token_hash_must_be_a_sha256_digest(db: asyncpg.Connection, uniq
     )
 
 
-async def test_logout_revokes_the_family_of_any_of_its_tokens(
+async def test_logout_ends_the_session_of_any_of_its_tokens(
     db: asyncpg.Connection, unique: str
 ) -> None:
     user_id = await make_user(db, unique)
     _, first_hash = token()
-    await repo.issue_refresh_token(db, user_id, first_hash, family_id=None, ttl=TTL)
+    issued = await repo.issue_refresh_token(db, user_id, first_hash, family_id=None, ttl=TTL)
     _, second_hash = token()
-    await repo.rotate_refresh_token(db, first_hash, second_hash, ttl=TTL)
+    await rotate(db, first_hash, second_hash)
 
-    # The used token and its live successor.
-    assert await repo.revoke_refresh_token_family(db, first_hash) == 2
-    assert await repo.revoke_refresh_token_family(db, second_hash) == 0, "already revoked"
-    assert await repo.revoke_refresh_token_family(db, token()[1]) == 0, "unknown"
-    assert (await repo.rotate_refresh_token(db, second_hash, token()[1], ttl=TTL)).outcome == (
-        "reused"
+    assert await repo.logout(db, first_hash) is True
+    assert await repo.logout(db, second_hash) is False, "already ended"
+    assert await repo.logout(db, token()[1]) is False, "unknown"
+    ended = await rotate(db, second_hash)
+    assert (ended.outcome, ended.end_reason) == ("ended", "logged_out")
+    events = await db.fetch(
+        "SELECT event_type, payload->'session'->>'end_reason' AS reason FROM accounts.outbox"
+        " WHERE aggregate_id = $1 AND event_type = 'session.revoked'",
+        user_id,
     )
+    assert [(e["event_type"], e["reason"]) for e in events] == [("session.revoked", "logged_out")]
+    assert issued.family_id == ended.session_id
 
 
 async def test_change_password_keeps_only_the_new_session(
@@ -382,7 +482,13 @@ async def test_change_password_keeps_only_the_new_session(
 
     _, new_hash = token()
     session = await repo.change_password(
-        db, user_id, PASSWORDS.hash("new password"), new_hash, ttl=TTL, actor_id=user_id
+        db,
+        user_id,
+        PASSWORDS.hash("new password"),
+        new_hash,
+        ttl=TTL,
+        caller=CALLER,
+        actor_id=user_id,
     )
 
     found = await repo.credentials_for_user(db, user_id)
@@ -391,35 +497,25 @@ async def test_change_password_keeps_only_the_new_session(
     live = [s for s in await token_states(db, user_id) if not s["revoked"]]
     assert [s["id"] for s in live] == [session.id]
     for old_hash in old_hashes:
-        outcome = (await repo.rotate_refresh_token(db, old_hash, token()[1], ttl=TTL)).outcome
-        assert outcome == "reused"
-    assert (await repo.rotate_refresh_token(db, new_hash, token()[1], ttl=TTL)).outcome == (
-        "rotated"
-    )
+        ended = await rotate(db, old_hash)
+        assert (ended.outcome, ended.end_reason) == ("ended", "password_changed")
+    assert (await rotate(db, new_hash)).outcome == "rotated"
 
 
-async def test_revoking_all_but_one_family(db: asyncpg.Connection, unique: str) -> None:
-    user_id = await make_user(db, unique)
-    rows = [
-        await repo.issue_refresh_token(db, user_id, token()[1], family_id=None, ttl=TTL)
-        for _ in range(3)
-    ]
-    assert await repo.revoke_user_refresh_tokens(db, user_id, except_family=rows[1].family_id) == 2
-    live = [s["family_id"] for s in await token_states(db, user_id) if not s["revoked"]]
-    assert live == [rows[1].family_id]
-    assert await repo.revoke_user_refresh_tokens(db, user_id, except_family=None) == 1
-
-
-async def test_login_succeeded_clears_failures_and_opens_a_session(
+async def test_login_succeeded_clears_the_pair_and_opens_a_described_session(
     db: asyncpg.Connection, unique: str
 ) -> None:
     user_id = await make_user(db, unique)
-    await repo.record_login_attempt(db, f"U{unique}", f"c-{unique}", **LIMITS)
-    await repo.record_login_attempt(db, f"u{unique}", f"c-{unique}", **LIMITS)
+    await attempt(db, f"U{unique}", "192.0.2.1")
+    await attempt(db, f"u{unique}", "192.0.2.9")
     _, token_hash = token()
 
-    row = await repo.login_succeeded(db, user_id, f"u{unique}", token_hash, ttl=TTL)
+    row = await repo.login_succeeded(db, user_id, f"u{unique}", token_hash, ttl=TTL, caller=CALLER)
 
     assert row.user_id == user_id
-    counts = await repo.record_login_attempt(db, f"u{unique}", f"d-{unique}", **LIMITS)
-    assert counts.username_failures == 1
+    counts = await attempt(db, f"u{unique}", "192.0.2.1")
+    assert (counts.pair_failures, counts.key_failures) == (1, 2)
+    described = await db.fetchrow(
+        "SELECT user_agent, client_address FROM accounts.sessions WHERE id = $1", row.family_id
+    )
+    assert tuple(described) == ("tests", "192.0.2.1")

@@ -292,8 +292,8 @@ async def test_delete_erases_the_user_and_redacts_published_events(
         "INSERT INTO accounts.credentials (user_id, password_hash) VALUES ($1, 'x')", row.id
     )
     await db.execute(
-        "INSERT INTO accounts.refresh_tokens (family_id, user_id, token_hash, expires_at)"
-        " VALUES (gen_random_uuid(), $1, uuid_send(gen_random_uuid()), now() + interval '1 day')",
+        "SELECT accounts.issue_refresh_token("
+        "$1, sha256(uuid_send(gen_random_uuid())), NULL, 86400)",
         row.id,
     )
     group_id = await db.fetchval(
@@ -317,7 +317,7 @@ async def test_delete_erases_the_user_and_redacts_published_events(
     assert await stored(db, row.id) is None
     assert await users.user_by_username(db, row.username) is None
     assert await contacts.contacts_by_ids(db, [contact.id]) == []
-    for table in ("credentials", "refresh_tokens", "user_group_memberships"):
+    for table in ("credentials", "refresh_tokens", "sessions", "user_group_memberships"):
         left = await db.fetchval(
             f"SELECT count(*) FROM accounts.{table} WHERE user_id = $1", row.id
         )

@@ -12,6 +12,8 @@ from accounts_gql.api.context import Context
 from accounts_gql.api.errors import (
     Error,
     Forbidden,
+    SessionRevoked,
+    TooManyAttempts,
     UsernameTaken,
     ValidationError,
     error_payload,
@@ -19,6 +21,7 @@ from accounts_gql.api.errors import (
 from accounts_gql.api.types.user import User
 from accounts_gql.core.errors import DomainError, ErrorKind
 from accounts_gql.core.settings import Settings, get_settings
+from accounts_gql.repositories.credentials import Caller
 from accounts_gql.services import auth as service
 from accounts_gql.services.auth import Session
 
@@ -31,22 +34,18 @@ def settings_of(info: Info) -> Settings:
     return info.context.settings or get_settings()
 
 
+def caller_of(info: Info) -> Caller:
+    return Caller(client_address=info.context.client_ip, user_agent=info.context.user_agent)
+
+
 @strawberry.type(
     description=(
-        "Wrong username or password, or a refresh token that is unknown, expired, "
-        "revoked or already used. Login says the same for an unknown username and a "
-        "wrong password."
+        "Wrong username or password, or a refresh token that is unknown or expired. "
+        "Login says the same for an unknown username and a wrong password."
     )
 )
 class InvalidCredentials(Error):
     pass
-
-
-@strawberry.type(description="Too many failed logins for this username or from this address.")
-class TooManyAttempts(Error):
-    retry_after_seconds: int | None = strawberry.field(
-        description="Seconds until the next attempt may be made."
-    )
 
 
 @strawberry.type(
@@ -61,8 +60,9 @@ class AuthPayload:
 
     @strawberry.field(
         description=(
-            "Opaque; exchange it with refreshToken for a new pair. Each one works once: "
-            "using it again revokes the session."
+            "Opaque; exchange it with refreshToken for a new pair. Each one works once "
+            "(a second use within the refresh grace window answers the same new pair); "
+            "using it again later revokes the session."
         )
     )
     def refresh_token(self) -> str:
@@ -139,7 +139,7 @@ LoginPayload = Annotated[
     strawberry.union("LoginPayload"),
 ]
 RefreshTokenPayload = Annotated[
-    AuthPayload | InvalidCredentials,
+    AuthPayload | InvalidCredentials | SessionRevoked,
     strawberry.union("RefreshTokenPayload"),
 ]
 LogoutPayload = Annotated[
@@ -156,12 +156,6 @@ def auth_error(error: DomainError) -> Error:
     """The payload error of an auth mutation: credentials and throttling have their own."""
     if error.kind is ErrorKind.UNAUTHENTICATED and not error.detail.get("signed_out"):
         return InvalidCredentials(message=error.message)
-    if error.kind is ErrorKind.LIMIT_REACHED:
-        retry_after = error.detail.get("retry_after")
-        return TooManyAttempts(
-            message=error.message,
-            retry_after_seconds=retry_after if isinstance(retry_after, int) else None,
-        )
     return error_payload(error)
 
 
@@ -207,6 +201,7 @@ class AuthMutations:
                 username=input.username,
                 password=input.password,
                 display_name=input.display_name,
+                caller=caller_of(info),
             ),
             _authenticated,
         )
@@ -214,7 +209,9 @@ class AuthMutations:
     @strawberry.mutation(
         description=(
             "Signs in with a username and password. Failed attempts are limited per "
-            "username and per client address (TooManyAttempts)."
+            "username and client address, per address, and slowed per username for "
+            "addresses that failed on it (TooManyAttempts); an address that has not "
+            "failed is never refused for another's failures."
         )
     )
     async def login(self, info: Info, input: LoginInput) -> LoginPayload:
@@ -225,7 +222,7 @@ class AuthMutations:
                 settings_of(info),
                 username=input.username,
                 password=input.password,
-                client_ip=ctx.client_ip,
+                caller=caller_of(info),
             ),
             _authenticated,
         )
@@ -233,14 +230,19 @@ class AuthMutations:
     @strawberry.mutation(
         description=(
             "Exchanges a refresh token for a new access token and a new refresh token. "
-            "A refresh token works once; presenting it again revokes its session."
+            "A refresh token works once; a second use within the grace window "
+            "(concurrent refreshes) answers the same new refresh token, a later one "
+            "revokes its session. An ended session's token gets SessionRevoked."
         )
     )
     async def refresh_token(self, info: Info, input: RefreshTokenInput) -> RefreshTokenPayload:
         ctx = info.context
         return await auth_payload(
             lambda: service.refresh(
-                ctx.db.write, settings_of(info), refresh_token=input.refresh_token
+                ctx.db.write,
+                settings_of(info),
+                refresh_token=input.refresh_token,
+                caller=caller_of(info),
             ),
             _authenticated,
         )
@@ -272,7 +274,7 @@ class AuthMutations:
                 ctx.viewer,
                 current_password=input.current_password,
                 new_password=input.new_password,
-                client_ip=ctx.client_ip,
+                caller=caller_of(info),
             ),
             _authenticated,
         )
