@@ -49,6 +49,9 @@ async def create_roles(server_url: str, run_id: str) -> RunRoles:
             await connection.execute(
                 f"CREATE ROLE \"{role.name}\" LOGIN PASSWORD '{role.password}'"
             )
+        # Tests watch the app's sessions (the service role's) wait on locks
+        # through the owner's pool; a role sees only its own sessions' waits.
+        await connection.execute(f'GRANT pg_read_all_stats TO "{roles.owner.name}"')
     finally:
         await connection.close()
     return roles
