@@ -15,7 +15,7 @@ from loguru import logger
 
 from accounts_gql.core.logging import configure_logging
 from accounts_gql.core.settings import Settings, get_settings
-from accounts_gql.db.embedded import EmbeddedPostgres
+from accounts_gql.db.embedded import EmbeddedPostgres, EmbeddedUnavailable
 from accounts_gql.db.migrations import MigrationError, migrate
 from accounts_gql.db.roles import DatabaseRoles
 
@@ -245,6 +245,9 @@ def main(argv: list[str] | None = None) -> int:
         return COMMANDS[args.command](settings, args)
     except MigrationError as error:
         logger.error("migration refused: {}", error)
+        return 2
+    except EmbeddedUnavailable as error:
+        logger.error("{}", error)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -37,6 +37,10 @@ class _Quiet(logging.Filter):
 logging.getLogger("pgserver").addFilter(_Quiet())
 
 
+class EmbeddedUnavailable(Exception):
+    """No DATABASE_URL and no embedded PostgreSQL installed (e.g. in the image)."""
+
+
 class EmbeddedPostgres:
     """A PostgreSQL server in `data_dir`, started on enter and stopped on exit."""
 
@@ -45,7 +49,13 @@ class EmbeddedPostgres:
         self._server: Any = None
 
     def start(self) -> DatabaseRoles:
-        from pgserver import get_server  # type: ignore[attr-defined]
+        try:
+            from pgserver import get_server  # type: ignore[attr-defined]
+        except ImportError as missing:
+            raise EmbeddedUnavailable(
+                "DATABASE_URL is not set and the embedded PostgreSQL is not installed:"
+                " set DATABASE_URL, or install the extra (pip install 'accounts-gql[embedded]')"
+            ) from missing
 
         first = not (self.data_dir / "PG_VERSION").exists()
         self.data_dir.mkdir(parents=True, exist_ok=True)
