@@ -11,6 +11,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
+    """Secrets (URLs with passwords, signing keys) stay out of the repr, so that
+    no traceback or log line that shows the settings shows them."""
+
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
     app_env: Literal["development", "production"] = "development"
@@ -19,12 +22,19 @@ class Settings(BaseSettings):
 
     # The primary, for writes, as the service role (it may only execute the
     # functions of schema accounts). Unset: an embedded PostgreSQL in DATA_DIR.
-    database_url: str | None = None
+    database_url: str | None = Field(default=None, repr=False)
     # The owner's connection, for migrations (db/roles.py); unset: DATABASE_URL's
     # role owns the schema and serves.
-    migration_database_url: str | None = None
+    migration_database_url: str | None = Field(default=None, repr=False)
     # An optional replica for queries; the primary serves them when unset.
-    read_database_url: str | None = None
+    read_database_url: str | None = Field(default=None, repr=False)
+    # Reads from the replica (accounts_gql/db/replica.py): past this lag (seconds)
+    # queries go to the primary; a query carrying a consistency token the replica
+    # has not replayed waits at most REPLICA_WAIT seconds for it (0: goes to the
+    # primary at once); the replica's position and lag are sampled this often.
+    replica_max_lag: float = Field(default=10.0, gt=0)
+    replica_wait: float = Field(default=0.0, ge=0, le=5)
+    replica_check_interval: float = Field(default=1.0, gt=0)
     data_dir: Path = Path("data")
     db_pool_min: int = Field(default=2, ge=0)
     db_pool_max: int = Field(default=20, ge=1)
@@ -36,14 +46,14 @@ class Settings(BaseSettings):
     db_acquire_timeout: float = Field(default=2.0, gt=0)
 
     # Unset: events stay in the outbox (`accounts-gql events` shows them).
-    rabbitmq_url: str | None = None
+    rabbitmq_url: str | None = Field(default=None, repr=False)
     events_exchange: str = "accounts.events"
     relay_enabled: bool = True
 
     log_dir: Path = Path("logs")
     log_level: str = "INFO"
 
-    jwt_secret: str | None = None
+    jwt_secret: str | None = Field(default=None, repr=False)
     jwt_issuer: str = "accounts-gql"
     jwt_audience: str = "accounts"
     access_token_ttl: int = Field(default=900, gt=0)
@@ -108,7 +118,7 @@ class Settings(BaseSettings):
     # Password accounts and sessions (PRODUCT §6; accounts_gql/services/auth.py).
     # JWT_KEYS rotates signing keys: "kid1:secret1,kid2:secret2", the first signs
     # and all verify; unset, JWT_SECRET is the one key, with kid "default".
-    jwt_keys: str | None = None
+    jwt_keys: str | None = Field(default=None, repr=False)
     refresh_token_ttl: int = Field(default=30 * 24 * 3600, gt=0)
     password_min_length: int = Field(default=8, ge=1)
     password_max_length: int = Field(default=128, ge=8)
