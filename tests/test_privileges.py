@@ -84,7 +84,7 @@ async def test_every_function_runs_as_the_owner_with_a_fixed_search_path(
         row["name"]
         for row in rows
         if not row["prosecdef"]
-        or row["proconfig"] != [f"search_path={SEARCH_PATH}"]
+        or f"search_path={SEARCH_PATH}" not in (row["proconfig"] or [])
         or row["owner"] != roles.owner.name
         or not row["service_executes"]
         or row["public_executes"]

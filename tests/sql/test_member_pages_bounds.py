@@ -5,8 +5,9 @@ cursor bounds of accounts.member_pages must still be index conditions of
 memberships_group_idx, so that a page far into a group reads about a page's worth
 of rows, not every member before the cursor. The assertions count the rows and
 buffers the plan reads (EXPLAIN ANALYZE), never the time, so the machine's speed
-does not matter. The function runs as its owner (SECURITY DEFINER), which keeps
-PostgreSQL from inlining it: auto_explain reports the plan of its statement.
+does not matter. The function is PL/pgSQL (sql/0015_read_plans.sql), whose
+statements PostgreSQL never inlines into the caller's: auto_explain reports the
+plan of its statement.
 """
 
 from __future__ import annotations
