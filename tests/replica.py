@@ -129,7 +129,10 @@ class StreamingReplica:
         connection = await asyncpg.connect(self.standby.url)
         try:
             while True:
-                replayed = await connection.fetchval("SELECT accounts.replay_position()")
+                # The server's own function: the migrations may not be replayed yet.
+                replayed = await connection.fetchval(
+                    "SELECT (pg_last_wal_replay_lsn() - '0/0'::pg_lsn)::bigint"
+                )
                 if replayed >= position:
                     return
                 if time.monotonic() > deadline:

@@ -93,6 +93,7 @@ def test_the_stack_is_a_primary_a_standby_a_broker_two_replicas_and_a_balancer()
         if key.endswith("_URL")
     }
     assert hosts == {
+        "MIGRATION_DATABASE_URL": "postgres",
         "DATABASE_URL": "postgres",
         "READ_DATABASE_URL": "postgres-replica",
         "RABBITMQ_URL": "rabbitmq",
@@ -106,6 +107,17 @@ def test_the_stack_is_a_primary_a_standby_a_broker_two_replicas_and_a_balancer()
     assert "wal_level=replica" in primary
     init = (ROOT / "deploy" / "postgres" / "init-replication.sh").read_text()
     assert "REPLICATION" in init
+    users = {
+        key: urlsplit(value).username
+        for key, value in service_environment().items()
+        if key.endswith("DATABASE_URL")
+    }
+    assert users == {
+        "MIGRATION_DATABASE_URL": "accounts_owner",
+        "DATABASE_URL": "accounts_service",
+        "READ_DATABASE_URL": "accounts_service",
+    }, "least privilege"
+    assert "CREATE ROLE accounts_service" in init
     assert "host replication" in init
     # The balancer sends to both replicas and is the only way in, on 127.0.0.1.
     balancer = (ROOT / "deploy" / "nginx" / "accounts.conf").read_text()

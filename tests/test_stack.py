@@ -43,7 +43,9 @@ SECRET = "stack-" + "s" * 40
 
 def _environment(pair: StreamingReplica, exchange: str, port: int, logs: Path) -> dict[str, str]:
     compose = service_environment()
+    # The pair has one role (postgres) that owns and serves.
     local = {
+        "MIGRATION_DATABASE_URL": pair.primary.url,
         "DATABASE_URL": pair.primary.url,
         "READ_DATABASE_URL": pair.standby.url,
         "RABBITMQ_URL": AMQP_URL,
