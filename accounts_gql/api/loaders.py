@@ -23,12 +23,14 @@ from accounts_gql.api.types.membership import (
     load_member_pages,
     load_memberships_by_user,
 )
+from accounts_gql.api.types.session import load_sessions_by_user
 from accounts_gql.api.types.user import load_users
 from accounts_gql.db.pool import Executor
 from accounts_gql.repositories.contact_types import ContactTypeRow
 from accounts_gql.repositories.contacts import ContactRow
 from accounts_gql.repositories.groups import GroupRow
 from accounts_gql.repositories.memberships import MembershipRow
+from accounts_gql.repositories.sessions import SessionRow
 from accounts_gql.repositories.users import UserRow
 
 T = TypeVar("T")
@@ -65,6 +67,10 @@ class Loaders:
     @made_on_first_use
     def user(self) -> Loader[uuid.UUID, UserRow | None]:
         return Loader(partial(load_users, self.db), self.batching)
+
+    @made_on_first_use
+    def sessions(self) -> Loader[uuid.UUID, list[SessionRow]]:
+        return Loader(partial(load_sessions_by_user, self.db), self.batching)
 
     @made_on_first_use
     def contact(self) -> Loader[uuid.UUID, ContactRow | None]:

@@ -10,6 +10,7 @@ from accounts_gql.api.types.contact_type import ContactTypeMutations, ContactTyp
 from accounts_gql.api.types.group import GroupMutations, GroupQueries
 from accounts_gql.api.types.membership import MembershipMutations
 from accounts_gql.api.types.query_node import NodeQueries
+from accounts_gql.api.types.session import SessionMutations
 from accounts_gql.api.types.user import UserMutations, UserQueries
 
 
@@ -26,6 +27,7 @@ class Mutation(
     ContactTypeMutations,
     GroupMutations,
     MembershipMutations,
+    SessionMutations,
 ):
     pass
 

@@ -18,7 +18,7 @@ from accounts_gql.core.viewer import Viewer
 
 # Fields of User that only the user themself and admins can see; for anyone
 # else they resolve to null.
-PRIVATE_USER_FIELDS = frozenset({"profile", "contacts", "primaryContact"})
+PRIVATE_USER_FIELDS = frozenset({"profile", "contacts", "primaryContact", "sessions"})
 
 MANAGING_ROLES = frozenset({"manager", "owner"})
 

@@ -36,6 +36,7 @@ from accounts_gql.api.pagination import (
 )
 from accounts_gql.api.types.contact import Contact
 from accounts_gql.api.types.node import Node
+from accounts_gql.api.types.session import Session, users_sessions
 from accounts_gql.db.pool import Executor
 from accounts_gql.repositories import users as repository
 from accounts_gql.repositories.contacts import ContactRow
@@ -147,6 +148,12 @@ class User(Node):
         include_inactive: bool = False,
     ) -> list[Contact] | None:
         return (await users_contacts(info.context, [root], type, include_inactive))[0]
+
+    @strawberry.field(
+        description="Live sessions, oldest first; the user and admins only (null for others)."
+    )
+    async def sessions(root: strawberry.Parent[UserRow], info: Info) -> list[Session] | None:
+        return (await users_sessions(info.context, [root.id]))[0]
 
     @strawberry.field(description="The active primary contact of a type, e.g. 'email'.")
     async def primary_contact(
