@@ -12,6 +12,7 @@ from accounts_gql.api.types.membership import MembershipMutations
 from accounts_gql.api.types.query_node import NodeQueries
 from accounts_gql.api.types.session import SessionMutations
 from accounts_gql.api.types.user import UserMutations, UserQueries
+from accounts_gql.api.types.verification import VerificationMutations
 
 
 @strawberry.type
@@ -28,6 +29,7 @@ class Mutation(
     GroupMutations,
     MembershipMutations,
     SessionMutations,
+    VerificationMutations,
 ):
     pass
 
