@@ -12,10 +12,11 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from loguru import logger
+from pydantic import ValidationError
 
 from accounts_gql.core.logging import configure_logging
 from accounts_gql.core.settings import Settings, get_settings
-from accounts_gql.db.embedded import EmbeddedPostgres
+from accounts_gql.db.embedded import EmbeddedPostgres, EmbeddedUnavailable
 from accounts_gql.db.migrations import MigrationError, migrate
 
 SCHEMA_FILE = Path(__file__).resolve().parent.parent / "schema.graphql"
@@ -226,14 +227,53 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
 }
 
 
+def configuration_problems(settings: Settings, command: str) -> list[str]:
+    """What would make `command` fail with these settings, found before it
+    touches the database (so that `serve` does not migrate, then refuse)."""
+    problems = []
+    if settings.db_pool_min > settings.db_pool_max:
+        problems.append("DB_POOL_MIN may not exceed DB_POOL_MAX")
+    if command == "serve":
+        from accounts_gql.core.security import signing_keys
+
+        try:
+            signing_keys(settings)
+        except RuntimeError as error:
+            problems.append(str(error))
+    return problems
+
+
+def load_settings() -> Settings | None:
+    """The settings, or None after one line on stderr saying what is wrong (the
+    variables by name; never their values, which may be secrets)."""
+    try:
+        return get_settings()
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in problem['loc']).upper()}: {problem['msg']}"
+            for problem in error.errors(include_input=False, include_url=False)
+        )
+        print(f"accounts-gql: invalid configuration: {problems}", file=sys.stderr)
+        return None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    settings = get_settings()
+    settings = load_settings()
+    if settings is None:
+        return 2
     configure_logging(settings)
+    problems = configuration_problems(settings, args.command)
+    if problems:
+        logger.error("invalid configuration: {}", "; ".join(problems))
+        return 2
     try:
         return COMMANDS[args.command](settings, args)
     except MigrationError as error:
         logger.error("migration refused: {}", error)
+        return 2
+    except EmbeddedUnavailable as error:
+        logger.error("{}", error)
         return 2
     except KeyboardInterrupt:
         return 130

@@ -1,19 +1,25 @@
-"""Load bench of Q1–Q3 (PRODUCT §8): requests/s, p50 and p99 per operation.
+"""Load bench of Q1–Q3 (PRODUCT §8): the service against its peer and its floor.
 
     .venv/bin/python bench/run.py [--users 20000] [--duration 10] [--connections 8 32]
 
 Seeds a database of its own (BENCH_DATABASE_URL, default `accounts_bench` on the
-local server), starts the service as one process pinned to core 0 and the floor
-(bench/floor.py: the same SQL and JSON without GraphQL) likewise, and drives
-them one at a time with wrk pinned to core 1 (`apt-get install wrk`). Each
-operation is warmed up, then run in interleaved repeats (service, floor, service,
-…); the best repeat of each is reported, with the service's throughput as a
-fraction of the floor's, best over best and as the median of each repeat's
-ratio. It also prints the SQL statements each operation issues.
+local server) and starts, each as one process pinned to core 0, the service,
+its peer (bench/peer.py: PostGraphile v5 over the same schema, installed by
+`npm ci` in bench/postgraphile on first use) and the floor (bench/floor.py: the
+same SQL and JSON without GraphQL). It checks that the service and the peer
+answer each operation with the same rows, then drives one server at a time
+with wrk pinned to core 1 (`apt-get install wrk`), PostgreSQL sharing that
+core. Each operation is warmed up, then run in interleaved repeats (service,
+peer, floor, service, …). It prints, per operation and connection count, the
+best repeat's req/s, p50 and p99 of each server, the service's throughput as a
+fraction of each other's (best over best, and as the median of each repeat's
+back-to-back ratio), the SQL statements the service issues, and the CPU per
+request of each server's process and of the bench database's PostgreSQL
+backends while it alone was under load (/proc, bench/proc.py).
 `--server-env GC_TUNING=false` passes settings to the service (e.g. for a
 before/after comparison). `--floors statement request` runs a second floor
-whose requests hold one connection each, as the service's queries do, and
-prints the ratio to it too.
+whose requests hold one connection each, as the service's queries do.
+`--no-peer` / `--no-floor` leave either out.
 """
 
 from __future__ import annotations
@@ -47,6 +53,7 @@ from accounts_gql.core.settings import Settings  # noqa: E402
 from accounts_gql.db.migrations import migrate  # noqa: E402
 from accounts_gql.db.pool import StatementCounter  # noqa: E402
 from accounts_gql.repositories.demo import seed_demo  # noqa: E402
+from bench import peer, proc  # noqa: E402
 from bench.operations import OPERATIONS  # noqa: E402
 
 SERVER_URL = os.environ.get("BENCH_SERVER_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -54,16 +61,6 @@ DATABASE = os.environ.get("BENCH_DATABASE_URL", SERVER_URL.rsplit("/", 1)[0] + "
 JWT_SECRET = "bench-secret-" + "b" * 32
 # The floor's name in the table, by how its requests take connections.
 _FLOOR_TARGETS = {"statement": "floor", "request": "floor/request"}
-
-
-@dataclass
-class Result:
-    operation: str
-    connections: int
-    requests_per_second: float
-    p50_ms: float
-    p99_ms: float
-    errors: int
 
 
 async def prepare(users: int) -> dict[str, dict[str, object]]:
@@ -195,9 +192,21 @@ _LATENCY = re.compile(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", re.MULTILINE)
 _UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
 
-def wrk(
-    url: str, body_file: str, token: str, connections: int, seconds: int
-) -> tuple[float, float, float, int]:
+_REQUESTS = re.compile(r"^\s*(\d+) requests in", re.MULTILINE)
+
+
+@dataclass
+class Load:
+    """What wrk measured of one run."""
+
+    requests_per_second: float
+    p50_ms: float
+    p99_ms: float
+    requests: int
+    errors: int
+
+
+def wrk(url: str, body_file: str, token: str, connections: int, seconds: int) -> Load:
     command = [
         "wrk",
         "-t1",
@@ -217,12 +226,66 @@ def wrk(
         m.group(1): float(m.group(2)) * _UNITS[m.group(3)] for m in _LATENCY.finditer(output)
     }
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
-    return (
+    requests = _REQUESTS.search(output)
+    return Load(
         rps,
         latency.get("50", 0.0),
         latency.get("99", 0.0),
+        int(requests.group(1)) if requests else 0,
         int(errors.group(1)) if errors else 0,
     )
+
+
+@dataclass
+class Target:
+    """One server under test: its process, URL per operation, request bodies."""
+
+    name: str
+    process: subprocess.Popen[bytes]
+    urls: dict[str, str]
+    bodies: dict[str, str]
+    token: str = ""
+
+
+@dataclass
+class Run:
+    """One timed run of one target: wrk's figures and the CPU per request, in ms,
+    of the server's process and of the bench database's PostgreSQL backends."""
+
+    load: Load
+    server_ms: float
+    database_ms: float
+
+
+def timed(target: Target, name: str, connections: int, seconds: int) -> Run:
+    database = DATABASE.rsplit("/", 1)[1]
+    before = proc.sample(target.process.pid, database)
+    load = wrk(target.urls[name], target.bodies[name], target.token, connections, seconds)
+    server, backends = proc.spent(before, proc.sample(target.process.pid, database))
+    count = max(load.requests, 1)
+    return Run(load, server * 1000 / count, backends * 1000 / count)
+
+
+def check_same_rows(service: Target, other: Target, ops: list[str]) -> None:
+    """Both servers answer each operation with the same rows, or the bench stops."""
+    for name in ops:
+        answers = []
+        for target in (service, other):
+            headers = {"authorization": f"Bearer {target.token}"} if target.token else {}
+            with open(target.bodies[name], "rb") as body:
+                response = httpx.post(
+                    target.urls[name],
+                    content=body.read(),
+                    headers=headers | {"content-type": "application/json"},
+                    timeout=30,
+                )
+            answer = response.json()
+            if response.status_code != 200 or answer.get("errors"):
+                raise SystemExit(f"{target.name} failed {name}: {response.text[:500]}")
+            answers.append(answer["data"])
+        if peer.rows(name, answers[0], served=True) != peer.rows(name, answers[1], served=False):
+            raise SystemExit(f"{name}: the service and {other.name} answer different rows")
+    print(f"same rows from the service and {other.name}: {', '.join(ops)}", flush=True)
 
 
 def main() -> None:
@@ -238,6 +301,7 @@ def main() -> None:
     parser.add_argument(
         "--server-env", nargs="*", default=[], help="KEY=VALUE settings for the service"
     )
+    parser.add_argument("--no-peer", action="store_true", help="skip PostGraphile")
     parser.add_argument("--no-floor", action="store_true", help="skip the floor endpoint")
     parser.add_argument(
         "--floors",
@@ -252,97 +316,164 @@ def main() -> None:
 
     variables = asyncio.run(prepare(args.users))
     statements = asyncio.run(count_statements(variables))
-    token = admin_token()
-    port = free_port()
-    url = f"http://127.0.0.1:{port}/graphql"
-    bodies = {}
     folder = Path(tempfile.mkdtemp(prefix="accounts-bench-"))
-    for name in args.ops:
-        path = folder / f"{name}.json"
-        path.write_bytes(orjson.dumps({"query": OPERATIONS[name], "variables": variables[name]}))
-        bodies[name] = str(path)
 
-    server_env = dict(item.split("=", 1) for item in args.server_env)
-    server = start_server(port, server_env)
-    targets = {"graphql": url}
-    floors: list[subprocess.Popen[bytes]] = []
-    for connection in [] if args.no_floor else args.floors:
-        floor_port = free_port()
-        floors.append(start_server(floor_port, {"FLOOR_CONNECTION": connection}, floor=True))
-        targets[_FLOOR_TARGETS[connection]] = f"http://127.0.0.1:{floor_port}"
-    best: dict[tuple[str, str, int], Result] = {}
-    # Every repeat's req/s: a repeat runs the service and the floors back to back.
-    runs: dict[tuple[str, str, int], list[float]] = {}
-
-    def target_url(target: str, name: str) -> str:
-        return targets[target] if target == "graphql" else f"{targets[target]}/{name}"
-
-    try:
-        for target in targets:
-            for name in args.ops:
-                wrk(
-                    target_url(target, name),
-                    bodies[name],
-                    token,
-                    max(args.connections),
-                    args.warmup,
-                )
-        for _ in range(args.repeats):
-            for connections in args.connections:
-                for name in args.ops:
-                    for target in targets:
-                        rps, p50, p99, errors = wrk(
-                            target_url(target, name),
-                            bodies[name],
-                            token,
-                            connections,
-                            args.duration,
-                        )
-                        key = (target, name, connections)
-                        runs.setdefault(key, []).append(rps)
-                        if key not in best or rps > best[key].requests_per_second:
-                            best[key] = Result(name, connections, rps, p50, p99, errors)
-    finally:
-        for process in (server, *floors):
-            process.terminate()
-            process.wait(timeout=30)
-        shutil.rmtree(folder, ignore_errors=True)
-
-    floor_targets = [target for target in targets if target != "graphql"] or ["floor"]
-    header = ["op", "conns", "req/s", "p50 ms", "p99 ms", "non-2xx", "SQL"]
-    for target in floor_targets:
-        header += [target, "ratio", "paired"]
-    print("\n{:<4} {:>5} {:>9} {:>8} {:>8} {:>8} {:>4}".format(*header[:7]), end="")
-    print("".join(f" {column:>13}" for column in header[7:]))
-    for connections in args.connections:
+    def bodies(
+        prefix: str, documents: dict[str, str], given: dict[str, dict[str, object]]
+    ) -> dict[str, str]:
+        """Request bodies on disk for wrk, one per operation."""
+        paths: dict[str, str] = {}
         for name in args.ops:
-            result = best[("graphql", name, connections)]
-            line = (
-                f"{name:<4} {connections:>5} {result.requests_per_second:>9.1f} "
-                f"{result.p50_ms:>8.2f} {result.p99_ms:>8.2f} {result.errors:>8} "
-                f"{statements[name]:>4}"
+            path = folder / f"{prefix}-{name}.json"
+            path.write_bytes(orjson.dumps({"query": documents[name], "variables": given[name]}))
+            paths[name] = str(path)
+        return paths
+
+    targets: list[Target] = []
+    try:
+        port = free_port()
+        targets.append(
+            Target(
+                "service",
+                start_server(port, dict(item.split("=", 1) for item in args.server_env)),
+                dict.fromkeys(args.ops, f"http://127.0.0.1:{port}/graphql"),
+                bodies("service", OPERATIONS, variables),
+                admin_token(),
             )
-            for target in floor_targets:
-                floor_result = best.get((target, name, connections))
-                floor_rps = floor_result.requests_per_second if floor_result else float("nan")
-                ratio = result.requests_per_second / floor_rps
-                median = paired(runs, target, name, connections)
-                line += f" {floor_rps:>13.1f} {ratio:>13.3f} {median:>13.3f}"
+        )
+        if not args.no_peer:
+            port = free_port()
+            targets.append(
+                Target(
+                    "postgraphile",
+                    peer.start(port, DATABASE, folder / "postgraphile.log"),
+                    dict.fromkeys(args.ops, f"http://127.0.0.1:{port}/graphql"),
+                    bodies("peer", peer.OPERATIONS, peer.variables(variables)),
+                )
+            )
+            check_same_rows(targets[0], targets[-1], args.ops)
+        for connection in [] if args.no_floor else args.floors:
+            port = free_port()
+            targets.append(
+                Target(
+                    _FLOOR_TARGETS[connection],
+                    start_server(port, {"FLOOR_CONNECTION": connection}, floor=True),
+                    {name: f"http://127.0.0.1:{port}/{name}" for name in args.ops},
+                    bodies("service", OPERATIONS, variables),
+                )
+            )
+        runs = measure(targets, args)
+    finally:
+        for target in targets:
+            target.process.terminate()
+            target.process.wait(timeout=30)
+        shutil.rmtree(folder, ignore_errors=True)
+    report(runs, [target.name for target in targets], statements, args)
+
+
+def measure(
+    targets: list[Target], args: argparse.Namespace
+) -> dict[tuple[str, str, int], list[Run]]:
+    """Warms every target up on every operation, then runs the repeats, each
+    repeat running the targets back to back on one operation and connection count."""
+    for target in targets:
+        for name in args.ops:
+            wrk(
+                target.urls[name],
+                target.bodies[name],
+                target.token,
+                max(args.connections),
+                args.warmup,
+            )
+    runs: dict[tuple[str, str, int], list[Run]] = {}
+    for _ in range(args.repeats):
+        for connections in args.connections:
+            for name in args.ops:
+                for target in targets:
+                    run = timed(target, name, connections, args.duration)
+                    runs.setdefault((target.name, name, connections), []).append(run)
+    return runs
+
+
+def report(
+    runs: dict[tuple[str, str, int], list[Run]],
+    names: list[str],
+    statements: dict[str, int],
+    args: argparse.Namespace,
+) -> None:
+    others = [name for name in names if name != "service"]
+
+    def best(name: str, op: str, connections: int) -> Load | None:
+        found = runs.get((name, op, connections))
+        return (
+            max((run.load for run in found), key=lambda load: load.requests_per_second)
+            if found
+            else None
+        )
+
+    print("\nThroughput and latency (best repeat); ratio: the service's req/s over the other's,")
+    print("best over best, and paired: the median over repeats of the ratio measured back to back")
+    header = f"{'op':<4} {'conns':>5} {'SQL':>4}"
+    for name in names:
+        header += f" | {name:>13} {'p50 ms':>7} {'p99 ms':>7}"
+        if name != "service":
+            header += f" {'ratio':>6} {'paired':>6}"
+    print(header)
+    for connections in args.connections:
+        for op in args.ops:
+            line = f"{op:<4} {connections:>5} {statements[op]:>4}"
+            served = best("service", op, connections)
+            for name in names:
+                load = best(name, op, connections)
+                if load is None or served is None:
+                    continue
+                line += (
+                    f" | {load.requests_per_second:>13.1f} {load.p50_ms:>7.2f} {load.p99_ms:>7.2f}"
+                )
+                if name != "service":
+                    ratio = served.requests_per_second / load.requests_per_second
+                    line += f" {ratio:>6.2f} {paired(runs, name, op, connections):>6.2f}"
+                if load.errors:
+                    line += f" ({load.errors} non-2xx)"
             print(line)
+
     print(
-        "req/s, p50 and p99 of the best repeat; ratio: best over best; paired: the median"
-        " over repeats of the service's req/s over the floor's, measured back to back"
+        "\nCPU ms per request (median over repeats): the server's process | PostgreSQL's backends"
     )
+    header = f"{'op':<4} {'conns':>5}"
+    header += "".join(f" {name[:13]:>13}" for name in names) + " |"
+    header += "".join(f" {name[:13]:>13}" for name in names)
+    print(header)
+    for connections in args.connections:
+        for op in args.ops:
+            line = f"{op:<4} {connections:>5}"
+            found = [runs.get((name, op, connections), []) for name in names]
+            line += "".join(
+                f" {statistics.median(run.server_ms for run in one):>13.3f}" for one in found if one
+            )
+            line += " |"
+            line += "".join(
+                f" {statistics.median(run.database_ms for run in one):>13.3f}"
+                for one in found
+                if one
+            )
+            print(line)
+    if others:
+        print(f"(compared with: {', '.join(others)}; one run, figures comparable within it only)")
 
 
 def paired(
-    runs: dict[tuple[str, str, int], list[float]], floor: str, name: str, connections: int
+    runs: dict[tuple[str, str, int], list[Run]], other: str, op: str, connections: int
 ) -> float:
-    """The median ratio of the service to `floor` over repeats: steadier than best
-    over best when the machine's speed drifts between repeats."""
-    served = runs.get(("graphql", name, connections), [])
-    bare = runs.get((floor, name, connections), [])
-    ratios = [one / other for one, other in zip(served, bare, strict=False) if other]
+    """The median ratio of the service's req/s to `other`'s over repeats: steadier
+    than best over best when the machine's speed drifts between repeats."""
+    served = runs.get(("service", op, connections), [])
+    bare = runs.get((other, op, connections), [])
+    ratios = [
+        one.load.requests_per_second / two.load.requests_per_second
+        for one, two in zip(served, bare, strict=False)
+        if two.load.requests_per_second
+    ]
     return statistics.median(ratios) if ratios else float("nan")
 
 

@@ -22,7 +22,7 @@ from graphql import (
 )
 from graphql.validation import NoSchemaIntrospectionCustomRule
 
-from accounts_gql.api.limits import Limits, static_errors
+from accounts_gql.api.limits import Limits, limit_error, static_errors
 from accounts_gql.api.text import NoNulInStringsRule
 
 
@@ -78,11 +78,22 @@ class DocumentCache:
             self._entries.popitem(last=False)
         return entry
 
+    def _token_limit_error(self, error: GraphQLError) -> GraphQLError | None:
+        """The parser's "more than N tokens" syntax error as the limit's own error."""
+        if self.max_tokens is None or not error.message.endswith("tokens. Parsing aborted."):
+            return None
+        return limit_error(
+            f"The document has more than {self.max_tokens} tokens;"
+            f" at most {self.max_tokens} allowed.",
+            "TOO_MANY_TOKENS",
+            limit=self.max_tokens,
+        )
+
     def _prepare(self, source: str) -> PreparedDocument:
         try:
             document = parse(source, max_tokens=self.max_tokens)
         except GraphQLError as error:
-            return PreparedDocument(None, (error,), {})
+            return PreparedDocument(None, (self._token_limit_error(error) or error,), {})
         # Without introspection, "did you mean …?" hints would reveal the schema too.
         errors = validate(
             self.schema, document, self.rules, hide_suggestions=not self.introspection

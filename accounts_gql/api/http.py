@@ -55,11 +55,21 @@ UNAVAILABLE_MESSAGE = "The database is unavailable; retry shortly."
 class RequestError(Exception):
     """A request that cannot be executed at all; answered with `status`."""
 
-    def __init__(self, status: int, message: str, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        headers: dict[str, str] | None = None,
+        *,
+        code: str = "BAD_REQUEST",
+        **extensions: Any,
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.headers = headers or {}
+        self.code = code
+        self.extensions = extensions
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,16 +137,25 @@ def _json_param(request: Request, name: str) -> Any:
         raise RequestError(400, f"The '{name}' parameter is not valid JSON.") from error
 
 
+def _body_too_large(max_bytes: int) -> RequestError:
+    return RequestError(
+        413,
+        f"The request body may be at most {max_bytes} bytes.",
+        code="BODY_TOO_LARGE",
+        limit=max_bytes,
+    )
+
+
 async def read_body(request: Request, max_bytes: int) -> bytes:
     """The request body, refused with 413 past `max_bytes` (read no further)."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > max_bytes:
-        raise RequestError(413, f"The request body may be at most {max_bytes} bytes.")
+        raise _body_too_large(max_bytes)
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > max_bytes:
-            raise RequestError(413, f"The request body may be at most {max_bytes} bytes.")
+            raise _body_too_large(max_bytes)
     return bytes(body)
 
 
@@ -162,7 +181,10 @@ async def read_params(request: Request, settings: Settings) -> list[GraphQLParam
     if isinstance(data, list):
         if not data or len(data) > settings.max_batch_operations:
             raise RequestError(
-                400, f"A batch holds 1 to {settings.max_batch_operations} operations."
+                400,
+                f"A batch holds 1 to {settings.max_batch_operations} operations.",
+                code="TOO_MANY_OPERATIONS",
+                limit=settings.max_batch_operations,
             )
         return [params_from_mapping(item) for item in data]
     return params_from_mapping(data)
@@ -215,7 +237,7 @@ class GraphQLEndpoint:
             viewer = self.tokens.viewer(request.headers.get("authorization"))
         except RequestError as error:
             return Response(
-                error_body(error.message, "BAD_REQUEST"),
+                error_body(error.message, error.code, **error.extensions),
                 status_code=error.status,
                 headers=error.headers,
                 media_type=media_type,
@@ -361,6 +383,8 @@ class GraphQLEndpoint:
             variable_values=params.variables,
             operation_name=params.operation_name,
             executor_class=schema.execution_context_class,
+            # As in validation: without introspection, hints would reveal the schema.
+            hide_suggestions=not self.settings.introspection_enabled,
         )
         if isawaitable(result):
             result = await result

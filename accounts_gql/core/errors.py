@@ -129,6 +129,33 @@ def domain_error_from_postgres(error: Exception) -> DomainError | None:
     )
 
 
+# Codes of errors about the request as a whole (`extensions.code`), refused
+# before or instead of execution: code -> (status with
+# application/graphql-response+json, status with application/json, meaning).
+REQUEST_CODES: dict[str, tuple[int, int, str]] = {
+    "BAD_REQUEST": (400, 400, "Not a GraphQL request: the body is not JSON, has no `query`, …"),
+    "NOT_ACCEPTABLE": (406, 406, "The Accept header names neither response type."),
+    "BODY_TOO_LARGE": (413, 413, "The body is over `MAX_BODY_BYTES` (`limit`); read no further."),
+    "TOO_MANY_OPERATIONS": (400, 400, "A batch holds more than `MAX_BATCH_OPERATIONS` (`limit`)."),
+    "TOO_MANY_TOKENS": (400, 200, "The document has more than `MAX_TOKENS` tokens (`limit`)."),
+    "QUERY_TOO_DEEP": (400, 200, "Fields nest deeper than `MAX_QUERY_DEPTH` (`limit`)."),
+    "TOO_MANY_ALIASES": (400, 200, "More aliased fields than `MAX_ALIASES` (`limit`)."),
+    "QUERY_TOO_COSTLY": (400, 200, "The operation may cost more than `MAX_QUERY_COST` (`limit`)."),
+    "SERVICE_UNAVAILABLE": (
+        503,
+        200,
+        "The database is away or too slow; retry after `retryAfter` seconds (503 also "
+        "sends `Retry-After`). Nothing was done, unless a mutation field returned data.",
+    ),
+    "INTERNAL_SERVER_ERROR": (
+        500,
+        500,
+        "An unexpected fault, masked; `requestId` finds it in the log (at a field's path, "
+        "with status 200, once execution began).",
+    ),
+}
+
+
 def errors_markdown() -> str:
     """The SQLSTATE table as docs/errors.md shows it (a test keeps the file equal)."""
     lines = [
@@ -141,4 +168,20 @@ def errors_markdown() -> str:
         "|---|---|---|",
     ]
     lines += [f"| {kind.sqlstate} | {kind.name} | {DESCRIPTIONS[kind]} |" for kind in ErrorKind]
+    lines += [
+        "",
+        "## Request errors",
+        "",
+        "Errors about a request as a whole carry one of these `extensions.code`s (field",
+        "errors carry the kinds above). The status depends on the response type: the",
+        "GraphQL-over-HTTP specification answers a well-formed request in `application/json`",
+        "with 200 (docs/operations.md).",
+        "",
+        "| code | `application/graphql-response+json` | `application/json` | meaning |",
+        "|---|---|---|---|",
+    ]
+    lines += [
+        f"| {code} | {typed} | {plain} | {meaning} |"
+        for code, (typed, plain, meaning) in REQUEST_CODES.items()
+    ]
     return "\n".join(lines) + "\n"

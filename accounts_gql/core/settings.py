@@ -11,6 +11,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class Settings(BaseSettings):
+    """Secrets (URLs with passwords, signing keys) stay out of the repr, so that
+    no traceback or log line that shows the settings shows them."""
+
     model_config = SettingsConfigDict(env_file=".env", extra="ignore")
 
     app_env: Literal["development", "production"] = "development"
@@ -18,9 +21,9 @@ class Settings(BaseSettings):
     port: int = 8000
 
     # The primary, for writes. Unset: an embedded PostgreSQL in DATA_DIR.
-    database_url: str | None = None
+    database_url: str | None = Field(default=None, repr=False)
     # An optional replica for queries; the primary serves them when unset.
-    read_database_url: str | None = None
+    read_database_url: str | None = Field(default=None, repr=False)
     data_dir: Path = Path("data")
     db_pool_min: int = Field(default=2, ge=0)
     db_pool_max: int = Field(default=20, ge=1)
@@ -32,14 +35,14 @@ class Settings(BaseSettings):
     db_acquire_timeout: float = Field(default=2.0, gt=0)
 
     # Unset: events stay in the outbox (`accounts-gql events` shows them).
-    rabbitmq_url: str | None = None
+    rabbitmq_url: str | None = Field(default=None, repr=False)
     events_exchange: str = "accounts.events"
     relay_enabled: bool = True
 
     log_dir: Path = Path("logs")
     log_level: str = "INFO"
 
-    jwt_secret: str | None = None
+    jwt_secret: str | None = Field(default=None, repr=False)
     jwt_issuer: str = "accounts-gql"
     jwt_audience: str = "accounts"
     access_token_ttl: int = Field(default=900, gt=0)
@@ -104,7 +107,7 @@ class Settings(BaseSettings):
     # Password accounts and sessions (PRODUCT §6; accounts_gql/services/auth.py).
     # JWT_KEYS rotates signing keys: "kid1:secret1,kid2:secret2", the first signs
     # and all verify; unset, JWT_SECRET is the one key, with kid "default".
-    jwt_keys: str | None = None
+    jwt_keys: str | None = Field(default=None, repr=False)
     refresh_token_ttl: int = Field(default=30 * 24 * 3600, gt=0)
     password_min_length: int = Field(default=8, ge=1)
     password_max_length: int = Field(default=128, ge=8)

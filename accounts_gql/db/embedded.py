@@ -12,6 +12,10 @@ from typing import Any
 from loguru import logger
 
 
+class EmbeddedUnavailable(Exception):
+    """No DATABASE_URL and no embedded PostgreSQL installed (e.g. in the image)."""
+
+
 class EmbeddedPostgres:
     """A PostgreSQL server in `data_dir`, started on enter and stopped on exit."""
 
@@ -20,7 +24,13 @@ class EmbeddedPostgres:
         self._server: Any = None
 
     def start(self) -> str:
-        from pgserver import get_server  # type: ignore[attr-defined]
+        try:
+            from pgserver import get_server  # type: ignore[attr-defined]
+        except ImportError as missing:
+            raise EmbeddedUnavailable(
+                "DATABASE_URL is not set and the embedded PostgreSQL is not installed:"
+                " set DATABASE_URL, or install the extra (pip install 'accounts-gql[embedded]')"
+            ) from missing
 
         self.data_dir.mkdir(parents=True, exist_ok=True)
         # 'stop' leaves the data in place for the next run.
