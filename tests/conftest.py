@@ -17,6 +17,9 @@ import pytest
 
 from accounts_gql.db.migrations import migrate
 from accounts_gql.db.pool import init_connection
+from tests.replica import streaming_replica
+
+__all__ = ["streaming_replica"]  # a fixture of tests/replica.py
 from tests.log_capture import log_lines  # noqa: F401  (fixtures for fault tests)
 from tests.proxy import amqp_proxy, pg_proxy  # noqa: F401
 
