@@ -1,9 +1,8 @@
-"""Sessions: `User.sessions`, `revokeSession`, `logoutEverywhere` (PRODUCT §6)."""
+"""Sessions: the Session type (`User.sessions`, read in services/reads/sessions.py),
+`revokeSession`, `logoutEverywhere` (PRODUCT §6)."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Awaitable
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -11,36 +10,18 @@ import strawberry
 
 from accounts_gql.api.context import Context
 from accounts_gql.api.errors import Forbidden, InvalidState, NotFound, ValidationError
-from accounts_gql.api.ids import encode_id
+from accounts_gql.api.fields import data_field, row_field
 from accounts_gql.api.mutations import input_id, payload
-from accounts_gql.db.pool import Executor
-from accounts_gql.repositories import sessions as repository
+from accounts_gql.core.ids import encode_id
 from accounts_gql.repositories.sessions import SessionRow
 from accounts_gql.services import sessions as service
-from accounts_gql.services.authorization import can_see_private
+from accounts_gql.services.reads import sessions as reads
 
 Info = strawberry.Info[Context, None]
 
 
-async def load_sessions_by_user(db: Executor, user_ids: list[uuid.UUID]) -> list[list[SessionRow]]:
-    by_user: dict[uuid.UUID, list[SessionRow]] = {key: [] for key in user_ids}
-    for row in await repository.sessions_of_users(db, user_ids):
-        by_user[row.user_id].append(row)
-    return [by_user[key] for key in user_ids]
-
-
-def users_sessions(
-    ctx: Context, user_ids: list[uuid.UUID]
-) -> Awaitable[list[list[SessionRow] | None]]:
-    """Each user's live sessions, or None where the viewer may not see them."""
-    visible = [user_id for user_id in user_ids if can_see_private(ctx.viewer, user_id)]
-    loading = ctx.loaders.sessions.load_many(visible)
-
-    async def sessions() -> list[list[SessionRow] | None]:
-        loaded = dict(zip(visible, await loading, strict=True))
-        return [loaded.get(user_id) for user_id in user_ids]
-
-    return sessions()
+def _session_id(row: SessionRow) -> str:
+    return encode_id("Session", row.id)
 
 
 @strawberry.type(
@@ -51,19 +32,15 @@ def users_sessions(
     ),
 )
 class Session:
+    id: strawberry.ID = row_field(_session_id)
     created_at: datetime
     last_used_at: datetime = strawberry.field(description="The last sign-in or refresh.")
     expires_at: datetime = strawberry.field(description="When its refresh token expires.")
     user_agent: str | None = strawberry.field(description="As the client sent it.")
     client_address: str | None = strawberry.field(description="As of the last use.")
-
-    @strawberry.field
-    def id(root: strawberry.Parent[SessionRow]) -> strawberry.ID:
-        return strawberry.ID(encode_id("Session", root.id))
-
-    @strawberry.field(description="Whether the caller's access token belongs to it.")
-    def current(root: strawberry.Parent[SessionRow], info: Info) -> bool:
-        return root.id == info.context.viewer.session_id
+    current: bool = data_field(
+        reads.SESSION_CURRENT, description="Whether the caller's access token belongs to it."
+    )
 
     @classmethod
     def is_type_of(cls, obj: Any, info: Any) -> bool:

@@ -18,7 +18,8 @@ from accounts_gql.api.errors import (
     ValidationError,
 )
 from accounts_gql.api.mutations import input_id, payload
-from accounts_gql.api.types.auth import caller_of, settings_of
+from accounts_gql.api.types.auth import settings_of
+from accounts_gql.api.types.auth_mutations import caller_of
 from accounts_gql.api.types.contact import Contact
 from accounts_gql.repositories.contacts import ContactRow
 from accounts_gql.services import recovery
