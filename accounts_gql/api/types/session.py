@@ -13,9 +13,9 @@ from accounts_gql.api.errors import Forbidden, InvalidState, NotFound, Validatio
 from accounts_gql.api.fields import data_field, row_field
 from accounts_gql.api.mutations import input_id, payload
 from accounts_gql.core.ids import encode_id
-from accounts_gql.repositories.sessions import SessionRow
 from accounts_gql.services import sessions as service
 from accounts_gql.services.reads import sessions as reads
+from accounts_gql.services.reads.rows import SessionRow
 
 Info = strawberry.Info[Context, None]
 

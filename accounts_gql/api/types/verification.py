@@ -21,9 +21,9 @@ from accounts_gql.api.mutations import input_id, payload
 from accounts_gql.api.types.auth import settings_of
 from accounts_gql.api.types.auth_mutations import caller_of
 from accounts_gql.api.types.contact import Contact
-from accounts_gql.repositories.contacts import ContactRow
 from accounts_gql.services import recovery
 from accounts_gql.services import verification as service
+from accounts_gql.services.reads.rows import ContactRow
 from accounts_gql.services.verification import VerificationSent
 
 Info = strawberry.Info[Context, None]
