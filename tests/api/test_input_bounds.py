@@ -64,8 +64,13 @@ async def test_a_deep_merge_patch_is_a_validation_error_on_patch(
 ) -> None:
     user = await make_user()
     body = (
-        '{"query": ' + orjson.dumps(PROFILE).decode() + ', "variables": {"input": {"id": "'
-        + gid(user) + '", "patch": ' + nested(levels) + "}}}"
+        '{"query": '
+        + orjson.dumps(PROFILE).decode()
+        + ', "variables": {"input": {"id": "'
+        + gid(user)
+        + '", "patch": '
+        + nested(levels)
+        + "}}}"
     )
     async with Unchanged(pool, user):
         answer = await post_raw(client, settings, body, user)
@@ -86,8 +91,42 @@ async def test_a_deep_profile_on_creation_is_a_validation_error_on_profile(
 ) -> None:
     admin = await make_user(roles=("admin",))
     body = (
-        '{"query": ' + orjson.dumps(CREATE).decode() + ', "variables": {"input": {"username": "'
-        + f"deep{unique}" + '", "profile": ' + nested(255) + "}}}"
+        '{"query": '
+        + orjson.dumps(CREATE).decode()
+        + ', "variables": {"input": {"username": "'
+        + f"deep{unique}"
+        + '", "profile": '
+        + nested(255)
+        + "}}}"
     )
     result = (await post_raw(client, settings, body, admin))["data"]["createUser"]
     assert (result["__typename"], result["field"]) == ("ValidationError", ["input", "profile"])
+
+
+USERS = """query($search: String) {
+  users(first: 5, filter: {search: $search}) { totalCount nodes { username } }
+}"""
+GROUPS = "query($search: String) { groups(first: 5, search: $search) { totalCount } }"
+
+
+@pytest.mark.parametrize("length", [MAX_SEARCH_LENGTH + 1, 90_000])
+async def test_a_long_search_is_a_validation_error_on_filter_search(
+    gql: GraphQL, make_user: MakeUser, length: int
+) -> None:
+    viewer = await make_user()
+    body = await gql(USERS, {"search": "a" * length}, as_user=viewer)
+    assert body["data"] is None
+    [error] = body["errors"]
+    assert error["extensions"] == {"code": "VALIDATION", "field": "filter.search"}
+    assert error["message"] == f"filter.search must be at most {MAX_SEARCH_LENGTH} characters"
+
+    body = await gql(GROUPS, {"search": "a" * length}, as_user=viewer)
+    assert [e["extensions"] for e in body["errors"]] == [{"code": "VALIDATION", "field": "search"}]
+
+
+async def test_a_search_at_the_bound_runs(gql: GraphQL, make_user: MakeUser) -> None:
+    viewer = await make_user()
+    body = await gql(USERS, {"search": "a" * MAX_SEARCH_LENGTH}, as_user=viewer)
+    assert body == {"data": {"users": {"totalCount": 0, "nodes": []}}}
+    body = await gql(GROUPS, {"search": "a" * MAX_SEARCH_LENGTH}, as_user=viewer)
+    assert body == {"data": {"groups": {"totalCount": 0}}}

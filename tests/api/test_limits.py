@@ -71,9 +71,7 @@ async def test_aliases(tight: httpx.AsyncClient) -> None:
 async def test_typename_aliases_count(tight: httpx.AsyncClient, client: httpx.AsyncClient) -> None:
     under = "{ a: __typename b: __typename }"
     over = "{ a: __typename contactTypes { ... on ContactType { b: __typename c: __typename } } }"
-    assert (await _post(tight, {"query": under})).json() == {
-        "data": {"a": "Query", "b": "Query"}
-    }
+    assert (await _post(tight, {"query": under})).json() == {"data": {"a": "Query", "b": "Query"}}
     response = await _post(tight, {"query": over})
     assert (response.status_code, _code(response)) == (400, "TOO_MANY_ALIASES")
     # The default limit (30) with the 1,000 aliases that used to pass.
