@@ -24,6 +24,7 @@ from accounts_gql.core.security import signing_keys
 from accounts_gql.core.settings import Settings
 from accounts_gql.db.health import DatabaseHealth
 from accounts_gql.db.pool import Database, StatementCounter
+from accounts_gql.db.replica import ReadRouter
 from accounts_gql.events.relay import Relay
 
 
@@ -110,13 +111,26 @@ async def readyz(request: Request) -> Response:
             "pending": relay_state.pending,
             "oldest_pending_seconds": relay_state.oldest_pending_age,
         }
+    router: ReadRouter = request.app.state.router
+    if router.configured:
+        checks["replica"] = replica_check(router)
     if checks["database"] != "ok":
         status, code = "not ready", 503
-    elif checks.get("broker", "ok") != "ok":
+    elif checks.get("broker", "ok") != "ok" or checks.get("replica", "ok") != "ok":
         status, code = "degraded", 200
     else:
         status, code = "ready", 200
     return JSONResponse({"status": status, "checks": checks}, status_code=code)
+
+
+def replica_check(router: ReadRouter) -> str:
+    """ "ok", or why queries read the primary instead (the service stays ready)."""
+    replica = router.state()
+    if not replica.available:
+        return f"unavailable: {replica.problem}"
+    if not router.usable:
+        return f"lagging: {replica.lag:.1f} s"
+    return "ok"
 
 
 def require_production_secrets(settings: Settings) -> None:
@@ -137,6 +151,8 @@ def create_app(settings: Settings, dsn: str, counter: StatementCounter | None = 
         db = await Database.connect(dsn, settings, counter)
         state["db"] = app.state.db = db
         state["health"] = app.state.health = DatabaseHealth(dsn, settings)
+        state["router"] = app.state.router = ReadRouter(db, settings, dsn)
+        await app.state.router.start()
         # The relay runs inside serve unless switched off or no broker is configured.
         relay = Relay(settings, dsn) if settings.rabbitmq_url and settings.relay_enabled else None
         app.state.relay = relay
@@ -151,6 +167,7 @@ def create_app(settings: Settings, dsn: str, counter: StatementCounter | None = 
             if relay is not None:
                 await relay.stop()
             await app.state.health.close()
+            await app.state.router.close()
             await db.close()
             logger.info("accounts-gql stopped")
 

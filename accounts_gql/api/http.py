@@ -9,7 +9,7 @@ and results are written with orjson.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from inspect import isawaitable
 from typing import Any
 
@@ -28,11 +28,12 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from accounts_gql.api.context import Context
-from accounts_gql.api.documents import DocumentCache
-from accounts_gql.api.executor import PlannedExecution
+from accounts_gql.api.engine import adapter
+from accounts_gql.api.engine.documents import DocumentCache
+from accounts_gql.api.engine.executor import PlannedExecution
+from accounts_gql.api.engine.limits import Limits, variable_cost_errors
 from accounts_gql.api.ide import graphiql_page, wants_graphiql
-from accounts_gql.api.limits import Limits, variable_cost_errors
-from accounts_gql.api.loaders import Loaders
+from accounts_gql.api.metrics import READ_ROUTES
 from accounts_gql.api.persisted import PersistedDocuments
 from accounts_gql.api.schema import schema
 from accounts_gql.api.text import variables_nul_errors
@@ -43,9 +44,15 @@ from accounts_gql.core.settings import Settings
 from accounts_gql.core.viewer import Viewer
 from accounts_gql.db.health import DatabaseHealth, is_unavailable
 from accounts_gql.db.pool import Database, Executor, RequestConnection
+from accounts_gql.db.replica import ReadRouter, Route, decode_token, encode_token
+from accounts_gql.services.reads.loaders import Loaders
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
+# Read-your-writes with a replica (db/replica.py): a mutation's answer carries the
+# token in this header and in `extensions.consistencyToken`; a request sends it
+# back in the same header.
+CONSISTENCY_HEADER = "x-consistency-token"
 # Seconds a client should wait before retrying a SERVICE_UNAVAILABLE answer:
 # the service reconnects within a fraction of a second of the database's return.
 RETRY_AFTER = 1
@@ -84,6 +91,16 @@ class Caller:
     address: str | None
     # Kept with the sessions the request opens (`me { sessions { userAgent } }`).
     user_agent: str | None = None
+    consistency: Consistency = field(default_factory=lambda: Consistency(None))
+
+
+@dataclass(slots=True)
+class Consistency:
+    """The WAL position a request's queries must see (the token it sent), and
+    the one its mutations reached (the token it gets back)."""
+
+    seen: int | None
+    written: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,6 +207,22 @@ async def read_params(request: Request, settings: Settings) -> list[GraphQLParam
     return params_from_mapping(data)
 
 
+def read_consistency(request: Request) -> Consistency:
+    """The consistency token the request carries, if any (400 when it is not one)."""
+    token = request.headers.get(CONSISTENCY_HEADER)
+    if token is None:
+        return Consistency(None)
+    position = decode_token(token.strip())
+    if position is None:
+        raise RequestError(400, "X-Consistency-Token must be a token this service returned.")
+    return Consistency(position)
+
+
+def with_extension(body: bytes, key: str, value: str) -> bytes:
+    """An encoded result (a JSON object, as `encode` writes it) with `extensions.key`."""
+    return body[:-1] + b',"extensions":' + orjson.dumps({key: value}) + b"}"
+
+
 def error_body(message: str, code: str, **extensions: Any) -> bytes:
     return orjson.dumps(
         {"errors": [{"message": message, "extensions": {"code": code, **extensions}}]}
@@ -202,7 +235,8 @@ class GraphQLEndpoint:
     def __init__(self, settings: Settings, state: dict[str, Any]) -> None:
         self.settings = settings
         self.state = state
-        self.graphql_schema = schema._schema
+        self.graphql_schema = adapter.graphql_schema(schema)
+        self.execution_context_class = adapter.execution_context_class(schema)
         self.documents = DocumentCache(
             self.graphql_schema,
             Limits(settings.max_query_depth, settings.max_aliases, settings.max_query_cost),
@@ -234,6 +268,7 @@ class GraphQLEndpoint:
             )
         try:
             params = await read_params(request, self.settings)
+            consistency = read_consistency(request)
             viewer = self.tokens.viewer(request.headers.get("authorization"))
         except RequestError as error:
             return Response(
@@ -253,6 +288,7 @@ class GraphQLEndpoint:
             viewer,
             request.client.host if request.client else None,
             request.headers.get("user-agent"),
+            consistency,
         )
         try:
             if isinstance(params, list):
@@ -270,7 +306,9 @@ class GraphQLEndpoint:
                 "Internal server error.", "INTERNAL_SERVER_ERROR", requestId=request_id.get()
             )
             return Response(body, status_code=500, media_type=media_type)
-        headers = {"Allow": "POST"} if status == 405 else None
+        headers = {"Allow": "POST"} if status == 405 else {}
+        if consistency.written is not None:
+            headers[CONSISTENCY_HEADER] = encode_token(consistency.written)
         return Response(body, status_code=status, headers=headers, media_type=media_type)
 
     def unavailable(self, error: BaseException, media_type: str) -> Response:
@@ -327,19 +365,57 @@ class GraphQLEndpoint:
             if costly:
                 return request_status, self.encode(ExecutionResult(None, costly))
         db: Database = self.state["db"]
+        router: ReadRouter = self.state["router"]
         if operation is not OperationType.QUERY:
             # After a write, nested fields read the primary so the payload shows it.
             context = self.context(caller, db.write)
-            return await self.execute(
+            status, body = await self.execute(
                 params, prepared.document, context, request_status, writes=True
             )
-        # A query's statements all run on one connection (see RequestConnection).
-        connection = RequestConnection(db.read)
+            position = await router.commit_position()
+            if position is None:
+                return status, body
+            caller.consistency.written = position
+            return status, with_extension(body, "consistencyToken", encode_token(position))
+        # A query's statements all run on one connection (see RequestConnection),
+        # of the replica unless db/replica.py says otherwise.
+        connection, route = await router.reader(caller.consistency.seen)
+        READ_ROUTES[route].inc()
+        try:
+            return await self.query(
+                source, prepared.document, params, caller, connection, request_status
+            )
+        except Exception as error:
+            if route.target != "replica" or not is_unavailable(error):
+                raise
+            # The replica went away under the query (no side effects): the primary answers.
+            router.failed(error)
+            READ_ROUTES[Route.PRIMARY_REPLICA_DOWN].inc()
+            connection = RequestConnection(db.write)
+            return await self.query(
+                source, prepared.document, params, caller, connection, request_status
+            )
+
+    async def query(
+        self,
+        source: str,
+        document: DocumentNode,
+        params: GraphQLParams,
+        caller: Caller,
+        connection: RequestConnection,
+        request_status: int,
+    ) -> tuple[int, bytes]:
+        """Runs a query on `connection` (planned when it can), which it releases."""
         context = self.context(caller, connection)
         try:
             if self.planned is not None:
                 data = await self.planned.execute(
-                    source, prepared.document, params.operation_name, params.variables, context
+                    source,
+                    document,
+                    params.operation_name,
+                    params.variables,
+                    context,
+                    context.loaders.batching,
                 )
                 if data is not None:
                     return 200, orjson.dumps({"data": data})
@@ -347,7 +423,7 @@ class GraphQLEndpoint:
                 # loaded cached, graphql-core's resolvers would finish in another
                 # order and report other errors once one nulls the data.
                 context = self.context(caller, connection)
-            return await self.execute(params, prepared.document, context, request_status)
+            return await self.execute(params, document, context, request_status)
         finally:
             await connection.release()
 
@@ -382,7 +458,7 @@ class GraphQLEndpoint:
             context_value=context,
             variable_values=params.variables,
             operation_name=params.operation_name,
-            executor_class=schema.execution_context_class,
+            executor_class=self.execution_context_class,
             # As in validation: without introspection, hints would reveal the schema.
             hide_suggestions=not self.settings.introspection_enabled,
         )

@@ -17,6 +17,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from accounts_gql.db.replica import ReadRouter, Route
+
 # A registry of our own, holding only what this module defines.
 registry = CollectorRegistry(auto_describe=True)
 
@@ -51,6 +53,25 @@ OUTBOX_OLDEST = Gauge(
 )
 BROKER_CONNECTED = Gauge(
     "accounts_broker_connected", "1 when the relay is connected to RabbitMQ", registry=registry
+)
+
+READ_ROUTING = Counter(
+    "accounts_read_queries",
+    "Queries by the server they read from (replica or primary) and why (db/replica.py)",
+    ["target", "reason"],
+    registry=registry,
+)
+# Looked up once per route, not per query.
+READ_ROUTES = {route: READ_ROUTING.labels(route.target, route.value) for route in Route}
+REPLICA_LAG = Gauge(
+    "accounts_replica_lag_seconds",
+    "How far the read replica's replay is behind the primary (-1 while it is away)",
+    registry=registry,
+)
+REPLICA_AVAILABLE = Gauge(
+    "accounts_replica_available",
+    "1 when the read replica answers and queries may read from it",
+    registry=registry,
 )
 
 # Only known paths become label values, so a scan of random URLs cannot grow the series.
@@ -96,4 +117,9 @@ async def metrics(request: Request) -> Response:
         if state.pending is not None:
             OUTBOX_PENDING.set(state.pending)
         OUTBOX_OLDEST.set(state.oldest_pending_age or 0)
+    router: ReadRouter | None = getattr(request.app.state, "router", None)
+    if router is not None and router.configured:
+        replica = router.state()
+        REPLICA_AVAILABLE.set(1 if router.usable else 0)
+        REPLICA_LAG.set(-1 if replica.lag is None else replica.lag)
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -20,10 +20,21 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
 
-    # The primary, for writes. Unset: an embedded PostgreSQL in DATA_DIR.
+    # The primary, for writes, as the service role (it may only execute the
+    # functions of schema accounts). Unset: an embedded PostgreSQL in DATA_DIR.
     database_url: str | None = Field(default=None, repr=False)
+    # The owner's connection, for migrations (db/roles.py); unset: DATABASE_URL's
+    # role owns the schema and serves.
+    migration_database_url: str | None = Field(default=None, repr=False)
     # An optional replica for queries; the primary serves them when unset.
     read_database_url: str | None = Field(default=None, repr=False)
+    # Reads from the replica (accounts_gql/db/replica.py): past this lag (seconds)
+    # queries go to the primary; a query carrying a consistency token the replica
+    # has not replayed waits at most REPLICA_WAIT seconds for it (0: goes to the
+    # primary at once); the replica's position and lag are sampled this often.
+    replica_max_lag: float = Field(default=10.0, gt=0)
+    replica_wait: float = Field(default=0.0, ge=0, le=5)
+    replica_check_interval: float = Field(default=1.0, gt=0)
     data_dir: Path = Path("data")
     db_pool_min: int = Field(default=2, ge=0)
     db_pool_max: int = Field(default=20, ge=1)
@@ -66,7 +77,7 @@ class Settings(BaseSettings):
 
     # Freeze start-up objects and collect garbage less often (core/gc_tuning.py).
     gc_tuning: bool = True
-    # Run queries through cached execution plans (api/plans.py); off: graphql-core only.
+    # Run queries through cached execution plans (api/engine/); off: graphql-core only.
     compiled_execution: bool = True
 
     @property

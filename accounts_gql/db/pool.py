@@ -166,6 +166,17 @@ async def create_pool(
     return pool
 
 
+async def create_replica_pool(
+    dsn: str, settings: Settings, counter: StatementCounter | None = None
+) -> asyncpg.Pool:
+    """The replica's pool; a replica that is away at start connects later
+    (queries read the primary meanwhile, db/replica.py)."""
+    try:
+        return await create_pool(dsn, settings, counter)
+    except Exception:
+        return await create_pool(dsn, settings.model_copy(update={"db_pool_min": 0}), counter)
+
+
 @dataclass(slots=True)
 class Database:
     """The pools a process uses; `read` is `write` when no replica is configured."""
@@ -180,7 +191,7 @@ class Database:
     ) -> Database:
         write = await create_pool(dsn, settings, counter)
         if settings.read_database_url:
-            read = await create_pool(settings.read_database_url, settings, counter)
+            read = await create_replica_pool(settings.read_database_url, settings, counter)
         else:
             read = write
         return cls(write=write, read=read, counter=counter)

@@ -5,7 +5,9 @@ cursor bounds of accounts.member_pages must still be index conditions of
 memberships_group_idx, so that a page far into a group reads about a page's worth
 of rows, not every member before the cursor. The assertions count the rows and
 buffers the plan reads (EXPLAIN ANALYZE), never the time, so the machine's speed
-does not matter.
+does not matter. The function is PL/pgSQL (sql/0015_read_plans.sql), whose
+statements PostgreSQL never inlines into the caller's: auto_explain reports the
+plan of its statement.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
@@ -22,6 +25,7 @@ import pytest
 from accounts_gql.core.errors import DomainError, ErrorKind
 from accounts_gql.repositories import memberships
 from accounts_gql.repositories.memberships import MemberPageRow
+from tests.conftest import SERVER_URL, database_url_for
 
 MEMBERS = 20_000
 PAGE = 20
@@ -45,12 +49,12 @@ class BigGroup:
 
 
 @pytest.fixture(scope="module")
-async def big_group(database_url: str) -> AsyncIterator[BigGroup]:
+async def big_group(owner_database_url: str) -> AsyncIterator[BigGroup]:
     """A group of 20,000 members, inserted set-based; every third one a manager.
 
     Two members share each joined_at, so that user_id has to break the ties."""
     token = uuid.uuid4().hex[:8]
-    connection = await asyncpg.connect(database_url)
+    connection = await asyncpg.connect(owner_database_url)
     try:
         group_id = await connection.fetchval(
             "INSERT INTO accounts.user_groups (slug, name) VALUES ($1, 'Big') RETURNING id",
@@ -97,10 +101,21 @@ async def big_group(database_url: str) -> AsyncIterator[BigGroup]:
 
 @pytest.fixture
 async def generic(database_url: str) -> AsyncIterator[asyncpg.Connection]:
-    """A connection whose statements always run on their generic plan."""
-    connection = await asyncpg.connect(database_url)
+    """A connection whose statements always run on their generic plan, and that
+    receives the plans of the statements inside functions as notices (loading
+    auto_explain takes a superuser)."""
+    connection = await asyncpg.connect(
+        database_url_for(SERVER_URL, urlsplit(database_url).path.lstrip("/"))
+    )
     try:
         await connection.execute("SET plan_cache_mode = force_generic_plan")
+        await connection.execute(
+            "LOAD 'auto_explain';"
+            " SET auto_explain.log_min_duration = 0; SET auto_explain.log_analyze = on;"
+            " SET auto_explain.log_buffers = on; SET auto_explain.log_timing = off;"
+            " SET auto_explain.log_format = json; SET auto_explain.log_nested_statements = on;"
+            " SET auto_explain.log_level = notice"
+        )
         await connection.execute(
             "PREPARE member_pages(uuid[], integer, integer, text, uuid, text, uuid, text) AS"
             " SELECT * FROM accounts.member_pages($1, $2, $3, $4, $5, $6, $7, $8)"
@@ -154,10 +169,18 @@ async def explain_page(
         literal(before.user_id if before else None),
         literal(role),
     ]
-    explained = await connection.fetchval(
-        "EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) EXECUTE member_pages(" + ", ".join(args) + ")"
-    )
-    plan = json.loads(explained)[0]["Plan"]
+    notices: list[str] = []
+
+    def listen(_: object, message: asyncpg.PostgresLogMessage) -> None:
+        notices.append(message.message)
+
+    connection.add_log_listener(listen)
+    try:
+        rows = await connection.fetch("EXECUTE member_pages(" + ", ".join(args) + ")")
+    finally:
+        connection.remove_log_listener(listen)
+    plans = [json.loads(n[n.index("{") :])["Plan"] for n in notices if "{" in n]
+    plan = next(p for p in plans if p.get("Node Type") != "Function Scan")
     scans = [
         node
         for node in nodes(plan)
@@ -169,7 +192,6 @@ async def explain_page(
     )
     assert counts is not None
     assert (counts["generic_plans"] > 0, counts["custom_plans"]) == (True, 0)
-    rows = await connection.fetch("EXECUTE member_pages(" + ", ".join(args) + ")")
     return Reads(
         rows=[row["user_id"] for row in rows],
         rows_read=sum(
