@@ -9,7 +9,7 @@ allocated (it is never garbage), and collect the young generation less often.
 The price: full collections become rare, so whatever lives long and then dies
 in a reference cycle stays until one runs. Long-lived objects therefore must not
 be cyclic: the cached documents were (the parser's doubly linked tokens), and
-grew memory with every distinct document until `api/documents.py` unlinked them
+grew memory with every distinct document until `api/engine/documents.py` unlinked them
 (docs/operations.md, "Memory"; `bench/memory.py` measures it).
 """
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 import gc
 from collections import Counter
 
-from accounts_gql.api.documents import DocumentCache
-from accounts_gql.api.executor import PlannedExecution
-from accounts_gql.api.limits import Limits
+from accounts_gql.api.engine.documents import DocumentCache
+from accounts_gql.api.engine.executor import PlannedExecution
+from accounts_gql.api.engine.limits import Limits
 from accounts_gql.api.schema import schema
 
 
