@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from accounts_gql.api.dataloader import Loader
+from accounts_gql.core.dataloader import Loader
 
 
 def replace(loader: Loader[Any, Any], key: Any, value: Any) -> None:

@@ -1,16 +1,13 @@
-"""The per-request context every resolver receives."""
+"""The per-request context every resolver receives (and the reads' Scope)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from accounts_gql.core.settings import Settings
 from accounts_gql.core.viewer import Viewer
 from accounts_gql.db.pool import Database
-
-if TYPE_CHECKING:
-    from accounts_gql.api.loaders import Loaders
+from accounts_gql.services.reads.loaders import Loaders
 
 
 @dataclass(slots=True)

@@ -28,11 +28,11 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from accounts_gql.api.context import Context
-from accounts_gql.api.documents import DocumentCache
-from accounts_gql.api.executor import PlannedExecution
+from accounts_gql.api.engine import adapter
+from accounts_gql.api.engine.documents import DocumentCache
+from accounts_gql.api.engine.executor import PlannedExecution
+from accounts_gql.api.engine.limits import Limits, variable_cost_errors
 from accounts_gql.api.ide import graphiql_page, wants_graphiql
-from accounts_gql.api.limits import Limits, variable_cost_errors
-from accounts_gql.api.loaders import Loaders
 from accounts_gql.api.metrics import READ_ROUTES
 from accounts_gql.api.persisted import PersistedDocuments
 from accounts_gql.api.schema import schema
@@ -45,6 +45,7 @@ from accounts_gql.core.viewer import Viewer
 from accounts_gql.db.health import DatabaseHealth, is_unavailable
 from accounts_gql.db.pool import Database, Executor, RequestConnection
 from accounts_gql.db.replica import ReadRouter, Route, decode_token, encode_token
+from accounts_gql.services.reads.loaders import Loaders
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 JSON = "application/json"
@@ -234,7 +235,8 @@ class GraphQLEndpoint:
     def __init__(self, settings: Settings, state: dict[str, Any]) -> None:
         self.settings = settings
         self.state = state
-        self.graphql_schema = schema._schema
+        self.graphql_schema = adapter.graphql_schema(schema)
+        self.execution_context_class = adapter.execution_context_class(schema)
         self.documents = DocumentCache(
             self.graphql_schema,
             Limits(settings.max_query_depth, settings.max_aliases, settings.max_query_cost),
@@ -408,7 +410,12 @@ class GraphQLEndpoint:
         try:
             if self.planned is not None:
                 data = await self.planned.execute(
-                    source, document, params.operation_name, params.variables, context
+                    source,
+                    document,
+                    params.operation_name,
+                    params.variables,
+                    context,
+                    context.loaders.batching,
                 )
                 if data is not None:
                     return 200, orjson.dumps({"data": data})
@@ -451,7 +458,7 @@ class GraphQLEndpoint:
             context_value=context,
             variable_values=params.variables,
             operation_name=params.operation_name,
-            executor_class=schema.execution_context_class,
+            executor_class=self.execution_context_class,
             # As in validation: without introspection, hints would reveal the schema.
             hide_suggestions=not self.settings.introspection_enabled,
         )

@@ -1,16 +1,20 @@
-"""The GraphQL schema: root types merged from each entity's module."""
+"""The GraphQL schema: root types merged from each entity's modules."""
 
 from __future__ import annotations
 
 import strawberry
 
-from accounts_gql.api.types.auth import AuthMutations, AuthQueries
-from accounts_gql.api.types.contact import ContactMutations
-from accounts_gql.api.types.contact_type import ContactTypeMutations, ContactTypeQueries
-from accounts_gql.api.types.group import GroupMutations, GroupQueries
-from accounts_gql.api.types.membership import MembershipMutations
+from accounts_gql.api.types.auth import AuthQueries
+from accounts_gql.api.types.auth_mutations import AuthMutations
+from accounts_gql.api.types.contact_mutations import ContactMutations
+from accounts_gql.api.types.contact_type import ContactTypeQueries
+from accounts_gql.api.types.contact_type_mutations import ContactTypeMutations
+from accounts_gql.api.types.group import GroupQueries
+from accounts_gql.api.types.group_mutations import GroupMutations
+from accounts_gql.api.types.membership_mutations import MembershipMutations
 from accounts_gql.api.types.query_node import NodeQueries
-from accounts_gql.api.types.user import UserMutations, UserQueries
+from accounts_gql.api.types.user import UserQueries
+from accounts_gql.api.types.user_mutations import UserMutations
 
 
 @strawberry.type

@@ -73,7 +73,7 @@ class Settings(BaseSettings):
 
     # Freeze start-up objects and collect garbage less often (core/gc_tuning.py).
     gc_tuning: bool = True
-    # Run queries through cached execution plans (api/plans.py); off: graphql-core only.
+    # Run queries through cached execution plans (api/engine/); off: graphql-core only.
     compiled_execution: bool = True
 
     @property

@@ -48,7 +48,8 @@ from accounts_gql.core.viewer import Viewer
 from accounts_gql.db.pool import Executor, init_connection
 from accounts_gql.repositories import credentials as repository
 from accounts_gql.repositories import users as users_repository
-from accounts_gql.repositories.credentials import Caller, Throttle
+from accounts_gql.repositories.credentials import Caller as Caller  # re-exported for the API
+from accounts_gql.repositories.credentials import Throttle
 from accounts_gql.repositories.users import UserRow
 from accounts_gql.services.authorization import forbidden, require_signed_in
 

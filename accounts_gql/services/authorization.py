@@ -5,20 +5,70 @@ reads and edits their own account, profile and contacts, and sees other users'
 public fields only. Group managers and owners manage their group's members;
 only owners hand out or take away ownership. `admin` may do everything.
 
-The GraphQL layer consults `PRIVATE_USER_FIELDS` for field-level visibility;
-services call the `require_*` functions before they write.
+Reads: `VISIBILITY` says who sees each field that needs data, and the read side's
+contract (services/reads/contract.py) applies it to every read, on both execution
+paths. Writes: services call the `require_*` functions before they write.
 """
 
 from __future__ import annotations
 
+import enum
 import uuid
 
 from accounts_gql.core.errors import DomainError, ErrorKind
 from accounts_gql.core.viewer import Viewer
 
-# Fields of User that only the user themself and admins can see; for anyone
-# else they resolve to null.
-PRIVATE_USER_FIELDS = frozenset({"profile", "contacts", "primaryContact"})
+
+class Visibility(enum.Enum):
+    """Who sees a field that needs data."""
+
+    # Whoever sees the object it belongs to (anyone, at the root).
+    PUBLIC = "whoever sees its object"
+    # Signed-in callers; anonymous ones get UNAUTHENTICATED, before the field's
+    # arguments are looked at (a bad cursor of an anonymous caller is still that).
+    SIGNED_IN = "signed-in callers"
+    # The user the object belongs to and admins; null for anyone else (no error
+    # entry per row: a page of 50 users would otherwise carry 50 errors).
+    SELF_OR_ADMIN = "its user and admins"
+
+
+# Which viewers see which fields, by (GraphQL type, field). Every read of the
+# contract is declared here and nowhere else (tests/test_read_contract.py); the
+# plain fields of an object (a user's username, …) go with the object.
+VISIBILITY: dict[tuple[str, str], Visibility] = {
+    ("Query", "me"): Visibility.PUBLIC,  # null for anonymous callers
+    ("Query", "contactTypes"): Visibility.PUBLIC,  # inactive ones for admins only
+    ("Query", "authSettings"): Visibility.PUBLIC,
+    # By the id's type: contact types for anyone, users and groups for signed-in
+    # callers, a contact for its user and admins (else null: ids do not leak).
+    ("Query", "node"): Visibility.PUBLIC,
+    ("Query", "nodes"): Visibility.PUBLIC,
+    ("Query", "user"): Visibility.SIGNED_IN,
+    ("Query", "users"): Visibility.SIGNED_IN,
+    ("Query", "group"): Visibility.SIGNED_IN,
+    ("Query", "groups"): Visibility.SIGNED_IN,
+    ("User", "profile"): Visibility.SELF_OR_ADMIN,
+    ("User", "contacts"): Visibility.SELF_OR_ADMIN,
+    ("User", "primaryContact"): Visibility.SELF_OR_ADMIN,
+    ("User", "memberships"): Visibility.PUBLIC,
+    ("User", "groups"): Visibility.PUBLIC,
+    ("UserConnection", "totalCount"): Visibility.PUBLIC,
+    ("Contact", "type"): Visibility.PUBLIC,
+    ("Contact", "user"): Visibility.PUBLIC,
+    ("Group", "memberCount"): Visibility.PUBLIC,
+    ("Group", "members"): Visibility.PUBLIC,
+    ("GroupConnection", "totalCount"): Visibility.PUBLIC,
+    ("Membership", "user"): Visibility.PUBLIC,
+    ("Membership", "group"): Visibility.PUBLIC,
+    ("Membership", "addedBy"): Visibility.PUBLIC,
+}
+
+# Fields of User that only the user themself and admins can see.
+PRIVATE_USER_FIELDS = frozenset(
+    field
+    for (type_name, field), rule in VISIBILITY.items()
+    if type_name == "User" and rule is Visibility.SELF_OR_ADMIN
+)
 
 MANAGING_ROLES = frozenset({"manager", "owner"})
 

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from accounts_gql.api.dataloader import Batching, Loader
+from accounts_gql.core.dataloader import Batching, Loader
 
 
 class Source:

@@ -9,7 +9,7 @@ from graphql.execution.values import get_variable_values
 from hypothesis import given
 from hypothesis import strategies as st
 
-from accounts_gql.api.plans import PlanCache
+from accounts_gql.api.engine.plans import PlanCache
 from accounts_gql.api.schema import schema
 
 TYPES = ["ID!", "ID", "String!", "String"]

@@ -11,10 +11,11 @@ import uuid
 from collections.abc import Awaitable, Callable
 
 import asyncpg
+import httpx
 
 from accounts_gql.api.ids import encode_id
 from bench.operations import OPERATIONS
-from tests.api.conftest import GraphQL, planned_outcomes
+from tests.api.conftest import GraphQL, planned_outcomes, should_be_planned
 
 
 async def outcome_of(gql: GraphQL, query: str, variables: dict[str, object], **kw: object) -> str:
@@ -58,3 +59,15 @@ async def test_errors_and_introspection_go_to_graphql_core(
     assert await outcome_of(gql, failing, {}, as_user=viewer) == "deoptimized"
     introspection = "{ __schema { queryType { name } } }"
     assert await outcome_of(gql, introspection, {}, as_user=viewer) == "unplanned"
+
+
+def test_the_suite_fails_when_a_query_the_plans_cover_falls_back() -> None:
+    """post_both fails a test whose query the standard path answers without an error
+    while the plans gave up on it (see should_be_planned)."""
+    query = {"query": "{ me { id } }"}
+    ok = httpx.Response(200, content=b'{"data":{"me":null}}')
+    failed = httpx.Response(200, content=b'{"errors":[{"message":"x"}],"data":null}')
+    assert should_be_planned(query, ok)
+    assert not should_be_planned(query, failed)
+    assert not should_be_planned({"query": "{ __schema { types { name } } }"}, ok)
+    assert not should_be_planned(query, httpx.Response(400, content=b"{}"))

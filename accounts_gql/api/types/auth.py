@@ -1,41 +1,23 @@
-"""Sign-up, login, token refresh, logout and password change (PRODUCT §6)."""
+"""Sign-up, login, token refresh, logout and password change (PRODUCT §6): the types."""
 
 from __future__ import annotations
-
-from collections.abc import Awaitable, Callable
-from typing import Annotated, TypeVar
 
 import strawberry
 
 from accounts_gql.api.cache import replace
 from accounts_gql.api.context import Context
-from accounts_gql.api.errors import (
-    Error,
-    Forbidden,
-    SessionRevoked,
-    TooManyAttempts,
-    UsernameTaken,
-    ValidationError,
-    error_payload,
-)
+from accounts_gql.api.errors import Error
+from accounts_gql.api.fields import data_field
 from accounts_gql.api.types.user import User
-from accounts_gql.core.errors import DomainError, ErrorKind
 from accounts_gql.core.settings import Settings, get_settings
-from accounts_gql.repositories.credentials import Caller
-from accounts_gql.services import auth as service
 from accounts_gql.services.auth import Session
+from accounts_gql.services.reads import auth as reads
 
 Info = strawberry.Info[Context, None]
-T = TypeVar("T")
-S = TypeVar("S")
 
 
 def settings_of(info: Info) -> Settings:
     return info.context.settings or get_settings()
-
-
-def caller_of(info: Info) -> Caller:
-    return Caller(client_address=info.context.client_ip, user_agent=info.context.user_agent)
 
 
 @strawberry.type(
@@ -96,185 +78,15 @@ class LogoutSuccess:
 
 @strawberry.type(description="What sign-up and password forms need to know.")
 class AuthSettings:
+    """services/reads/auth.py: AuthSettingsRow."""
+
     sign_up_allowed: bool
     password_min_length: int
     password_max_length: int
 
 
-@strawberry.input
-class SignUpInput:
-    username: str = strawberry.field(description="3–32 letters, digits, '.', '_' or '-'.")
-    password: str
-    display_name: str = ""
-
-
-@strawberry.input
-class LoginInput:
-    username: str = strawberry.field(description="Compared without regard to case.")
-    password: str
-
-
-@strawberry.input
-class RefreshTokenInput:
-    refresh_token: str
-
-
-@strawberry.input
-class LogoutInput:
-    refresh_token: str = strawberry.field(description="Any refresh token of the session to end.")
-
-
-@strawberry.input
-class ChangePasswordInput:
-    current_password: str
-    new_password: str
-
-
-SignUpPayload = Annotated[
-    AuthPayload | ValidationError | UsernameTaken | Forbidden,
-    strawberry.union("SignUpPayload"),
-]
-LoginPayload = Annotated[
-    AuthPayload | InvalidCredentials | TooManyAttempts | Forbidden,
-    strawberry.union("LoginPayload"),
-]
-RefreshTokenPayload = Annotated[
-    AuthPayload | InvalidCredentials | SessionRevoked,
-    strawberry.union("RefreshTokenPayload"),
-]
-LogoutPayload = Annotated[
-    LogoutSuccess | ValidationError,
-    strawberry.union("LogoutPayload"),
-]
-ChangePasswordPayload = Annotated[
-    AuthPayload | InvalidCredentials | TooManyAttempts | ValidationError | Forbidden,
-    strawberry.union("ChangePasswordPayload"),
-]
-
-
-def auth_error(error: DomainError) -> Error:
-    """The payload error of an auth mutation: credentials and throttling have their own."""
-    if error.kind is ErrorKind.UNAUTHENTICATED and not error.detail.get("signed_out"):
-        return InvalidCredentials(message=error.message)
-    return error_payload(error)
-
-
-async def auth_payload(call: Callable[[], Awaitable[T]], success: Callable[[T], S]) -> S | Error:
-    try:
-        result = await call()
-    except DomainError as error:
-        return auth_error(error)
-    return success(result)
-
-
-def _authenticated(session: Session) -> AuthPayload:
-    return AuthPayload(_session=session)
-
-
-def _required(value: str, field: str) -> str:
-    if not value:
-        raise DomainError(ErrorKind.VALIDATION, f"{field} is required.", field)
-    return value
-
-
 @strawberry.type
 class AuthQueries:
-    @strawberry.field(description="Whether sign-up is open, and the password length rules.")
-    def auth_settings(self, info: Info) -> AuthSettings:
-        settings = settings_of(info)
-        return AuthSettings(
-            sign_up_allowed=settings.allow_signup,
-            password_min_length=settings.password_min_length,
-            password_max_length=settings.password_max_length,
-        )
-
-
-@strawberry.type
-class AuthMutations:
-    @strawberry.mutation(description="Creates an account with a password and signs it in.")
-    async def sign_up(self, info: Info, input: SignUpInput) -> SignUpPayload:
-        ctx = info.context
-        return await auth_payload(
-            lambda: service.sign_up(
-                ctx.db.write,
-                settings_of(info),
-                username=input.username,
-                password=input.password,
-                display_name=input.display_name,
-                caller=caller_of(info),
-            ),
-            _authenticated,
-        )
-
-    @strawberry.mutation(
-        description=(
-            "Signs in with a username and password. Failed attempts are limited per "
-            "username and client address, per address, and slowed per username for "
-            "addresses that failed on it (TooManyAttempts); an address that has not "
-            "failed is never refused for another's failures."
-        )
+    auth_settings: AuthSettings = data_field(
+        reads.AUTH_SETTINGS, description="Whether sign-up is open, and the password length rules."
     )
-    async def login(self, info: Info, input: LoginInput) -> LoginPayload:
-        ctx = info.context
-        return await auth_payload(
-            lambda: service.login(
-                ctx.db.write,
-                settings_of(info),
-                username=input.username,
-                password=input.password,
-                caller=caller_of(info),
-            ),
-            _authenticated,
-        )
-
-    @strawberry.mutation(
-        description=(
-            "Exchanges a refresh token for a new access token and a new refresh token. "
-            "A refresh token works once; a second use within the grace window "
-            "(concurrent refreshes) answers the same new refresh token, a later one "
-            "revokes its session. An ended session's token gets SessionRevoked."
-        )
-    )
-    async def refresh_token(self, info: Info, input: RefreshTokenInput) -> RefreshTokenPayload:
-        ctx = info.context
-        return await auth_payload(
-            lambda: service.refresh(
-                ctx.db.write,
-                settings_of(info),
-                refresh_token=input.refresh_token,
-                caller=caller_of(info),
-            ),
-            _authenticated,
-        )
-
-    @strawberry.mutation(description="Ends the session a refresh token belongs to.")
-    async def logout(self, info: Info, input: LogoutInput) -> LogoutPayload:
-        ctx = info.context
-
-        async def call() -> bool:
-            token = _required(input.refresh_token, "refreshToken")
-            return await service.logout(ctx.db.write, refresh_token=token)
-
-        return await auth_payload(call, lambda revoked: LogoutSuccess(revoked=revoked))
-
-    @strawberry.mutation(
-        description=(
-            "Changes the signed-in user's password. Every other session is ended; "
-            "the payload holds the caller's new session."
-        )
-    )
-    async def change_password(
-        self, info: Info, input: ChangePasswordInput
-    ) -> ChangePasswordPayload:
-        ctx = info.context
-        return await auth_payload(
-            lambda: service.change_password(
-                ctx.db.write,
-                settings_of(info),
-                ctx.viewer,
-                current_password=input.current_password,
-                new_password=input.new_password,
-                caller=caller_of(info),
-            ),
-            _authenticated,
-        )

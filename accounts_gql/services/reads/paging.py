@@ -1,4 +1,8 @@
-"""Relay connection arguments: bounds on page sizes and cursor decoding."""
+"""Pages of a connection: bounds on page sizes, cursor decoding, where a page stands.
+
+Cursors are checked here, after the read's visibility rule (services/reads/contract.py):
+an anonymous caller's bad cursor is UNAUTHENTICATED, not an input error.
+"""
 
 from __future__ import annotations
 
@@ -9,10 +13,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeVar
 
-import strawberry
 from graphql import GraphQLError
 
-from accounts_gql.api.ids import decode_cursor
+from accounts_gql.core.ids import decode_cursor
 
 T = TypeVar("T")
 
@@ -20,8 +23,10 @@ DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 100
 
 
-@strawberry.type(description="Where a page stands in its connection.")
+@dataclass(frozen=True, slots=True)
 class PageInfo:
+    """Where a page stands in its connection (the GraphQL type PageInfo)."""
+
     has_next_page: bool
     has_previous_page: bool
     start_cursor: str | None

@@ -26,7 +26,7 @@ from graphql import (
     VariableNode,
 )
 
-from accounts_gql.api.pagination import DEFAULT_PAGE_SIZE
+from accounts_gql.services.reads.paging import DEFAULT_PAGE_SIZE
 
 _PAGE_ARGUMENTS = ("first", "last")
 

@@ -14,15 +14,15 @@ from graphql import (
     DocumentNode,
     GraphQLError,
     GraphQLSchema,
+    NoSchemaIntrospectionCustomRule,
     OperationDefinitionNode,
     OperationType,
     parse,
     specified_rules,
     validate,
 )
-from graphql.validation import NoSchemaIntrospectionCustomRule
 
-from accounts_gql.api.limits import Limits, limit_error, static_errors
+from accounts_gql.api.engine.limits import Limits, limit_error, static_errors
 from accounts_gql.api.text import NoNulInStringsRule
 
 

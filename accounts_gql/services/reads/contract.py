@@ -1,0 +1,122 @@
+"""The read side's field contract (PRODUCT §8): each field that needs data, once.
+
+A `Read` is a GraphQL field that needs data, declared in the services layer: a
+batch function from the viewer, the parents and the arguments to one result per
+parent, and the visibility rule services/authorization.py gives the field. The
+GraphQL layer builds both execution paths from it (api/fields.py): Strawberry's
+resolver calls it with one parent, an execution plan with every parent of a level.
+So the rule is applied in one place, before the arguments are looked at.
+
+A batch function asks its loaders (services/reads/loaders.py) before it returns,
+so that the loads of one level share one batch however its results are awaited.
+It may make its statements cheaper (another repository call, another loader)
+without the GraphQL types noticing: they see only this contract.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable, Generator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from accounts_gql.core.settings import Settings
+from accounts_gql.core.viewer import Viewer
+from accounts_gql.services.authorization import (
+    VISIBILITY,
+    Visibility,
+    can_see_private,
+    require_signed_in,
+)
+from accounts_gql.services.reads.loaders import Loaders
+
+# One result per parent, now or once awaited.
+Results = list[Any] | Awaitable[list[Any]]
+BatchFunction = Callable[..., Results]
+
+
+class Scope(Protocol):
+    """What a read needs of its request (the GraphQL context is one)."""
+
+    @property
+    def viewer(self) -> Viewer: ...
+
+    @property
+    def loaders(self) -> Loaders: ...
+
+    @property
+    def settings(self) -> Settings | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Read:
+    """A field that needs data: `batch(scope, parents, **arguments)`, as `visibility` allows.
+
+    `awaits`: whether `batch` answers with an awaitable (else a list at once).
+    `owner`: for SELF_OR_ADMIN, the id of the user a parent belongs to.
+    """
+
+    type_name: str
+    field_name: str
+    batch: BatchFunction
+    awaits: bool = True
+    owner: Callable[[Any], uuid.UUID] | None = None
+    visibility: Visibility = field(init=False)
+
+    def __post_init__(self) -> None:
+        key = (self.type_name, self.field_name)
+        object.__setattr__(self, "visibility", VISIBILITY[key])
+        if (self.visibility is Visibility.SELF_OR_ADMIN) != (self.owner is not None):
+            raise TypeError(f"{key}: an owner goes with SELF_OR_ADMIN, and only with it")
+        READS[key] = self
+
+    def __call__(self, scope: Scope, parents: list[Any], arguments: Mapping[str, Any]) -> Results:
+        """The field's result for each parent, as its visibility rule allows."""
+        rule = self.visibility
+        if rule is Visibility.SIGNED_IN:
+            require_signed_in(scope.viewer)
+        elif rule is Visibility.SELF_OR_ADMIN:
+            return self._private(scope, parents, arguments)
+        return self.batch(scope, parents, **arguments)
+
+    def _private(self, scope: Scope, parents: list[Any], arguments: Mapping[str, Any]) -> Results:
+        """Null for the parents of other users, unless the viewer is an admin."""
+        viewer, owner = scope.viewer, self.owner
+        assert owner is not None
+        visible = [can_see_private(viewer, owner(parent)) for parent in parents]
+        if all(visible):
+            return self.batch(scope, parents, **arguments)
+        shown = [parent for parent, seen in zip(parents, visible, strict=True) if seen]
+        found = self.batch(scope, shown, **arguments) if shown else []
+        if not self.awaits:
+            return _merged(visible, found)  # type: ignore[arg-type]
+        return _merged_later(visible, found)
+
+    def __repr__(self) -> str:
+        return f"Read({self.type_name}.{self.field_name}, {self.visibility.name})"
+
+
+# Every read, by (GraphQL type, field): filled as the reads modules are imported.
+READS: dict[tuple[str, str], Read] = {}
+
+
+def _merged(visible: list[bool], found: list[Any]) -> list[Any]:
+    results = iter(found)
+    return [next(results) if seen else None for seen in visible]
+
+
+async def _merged_later(visible: list[bool], found: list[Any] | Awaitable[list[Any]]) -> list[Any]:
+    return _merged(visible, found if isinstance(found, list) else await found)
+
+
+class Ready:
+    """An awaitable of results at hand (a read that needs no statement)."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: list[Any]) -> None:
+        self.value = value
+
+    def __await__(self) -> Generator[Any, None, list[Any]]:
+        return self.value
+        yield  # a generator, though it never suspends
