@@ -18,19 +18,29 @@ from accounts_gql.core.logging import configure_logging
 from accounts_gql.core.settings import Settings, get_settings
 from accounts_gql.db.embedded import EmbeddedPostgres, EmbeddedUnavailable
 from accounts_gql.db.migrations import MigrationError, migrate
+from accounts_gql.db.roles import DatabaseRoles
 
 SCHEMA_FILE = Path(__file__).resolve().parent.parent / "schema.graphql"
 ASYNCAPI_FILE = SCHEMA_FILE.with_name("asyncapi.yaml")
 
 
 @contextmanager
-def database_dsn(settings: Settings) -> Iterator[str]:
-    """DATABASE_URL, or an embedded PostgreSQL in DATA_DIR for as long as it is needed."""
+def database_roles(settings: Settings) -> Iterator[DatabaseRoles]:
+    """DATABASE_URL (and MIGRATION_DATABASE_URL), or an embedded PostgreSQL in
+    DATA_DIR for as long as it is needed."""
     if settings.database_url:
-        yield settings.database_url
+        yield DatabaseRoles(
+            service_url=settings.database_url,
+            owner_url=settings.migration_database_url or settings.database_url,
+        )
         return
-    with EmbeddedPostgres(settings.data_dir) as dsn:
-        yield dsn
+    with EmbeddedPostgres(settings.data_dir) as roles:
+        yield roles
+
+
+async def migrate_as_owner(roles: DatabaseRoles) -> list[str]:
+    """Migrates (or, without the owner's connection, checks) before a command runs."""
+    return await migrate(roles.owner_url, service_role=roles.service_role)
 
 
 def _exit_on_sigterm(signum: int, frame: object) -> None:
@@ -45,10 +55,10 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     # uvicorn re-raises SIGTERM once it has drained; turning it into SystemExit
     # lets the embedded PostgreSQL stop cleanly too.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
-    with database_dsn(settings) as dsn:
-        asyncio.run(migrate(dsn))
+    with database_roles(settings) as roles:
+        asyncio.run(migrate_as_owner(roles))
         uvicorn.run(
-            create_app(settings, dsn),
+            create_app(settings, roles.service_url),
             host=settings.host,
             port=settings.port,
             loop="uvloop",
@@ -63,8 +73,8 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_migrate(settings: Settings, args: argparse.Namespace) -> int:
-    with database_dsn(settings) as dsn:
-        applied = asyncio.run(migrate(dsn))
+    with database_roles(settings) as roles:
+        applied = asyncio.run(migrate_as_owner(roles))
     logger.info("{} migration(s) applied", len(applied))
     return 0
 
@@ -74,9 +84,9 @@ def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
 
     from accounts_gql.repositories.demo import seed_demo
 
-    async def seed(dsn: str) -> None:
-        await migrate(dsn)
-        connection = await asyncpg.connect(dsn)
+    async def seed(roles: DatabaseRoles) -> None:
+        await migrate_as_owner(roles)
+        connection = await asyncpg.connect(roles.service_url)
         try:
             counts = await seed_demo(connection, args.users, args.groups)
         finally:
@@ -89,17 +99,17 @@ def cmd_seed(settings: Settings, args: argparse.Namespace) -> int:
             counts.memberships,
         )
 
-    with database_dsn(settings) as dsn:
-        asyncio.run(seed(dsn))
+    with database_roles(settings) as roles:
+        asyncio.run(seed(roles))
     return 0
 
 
 def cmd_relay(settings: Settings, args: argparse.Namespace) -> int:
     from accounts_gql.events.commands import run_relay
 
-    with database_dsn(settings) as dsn:
-        asyncio.run(migrate(dsn))
-        asyncio.run(run_relay(settings, dsn))
+    with database_roles(settings) as roles:
+        asyncio.run(migrate_as_owner(roles))
+        asyncio.run(run_relay(settings, roles.service_url))
     return 0
 
 
@@ -109,9 +119,9 @@ def cmd_events(settings: Settings, args: argparse.Namespace) -> int:
     if args.action == "tail":
         asyncio.run(tail_events(settings))
         return 0
-    with database_dsn(settings) as dsn:
-        asyncio.run(migrate(dsn))
-        asyncio.run(list_events(settings, dsn, args.status, args.limit))
+    with database_roles(settings) as roles:
+        asyncio.run(migrate_as_owner(roles))
+        asyncio.run(list_events(settings, roles.service_url, args.status, args.limit))
     return 0
 
 
@@ -145,8 +155,9 @@ def cmd_create_admin(settings: Settings, args: argparse.Namespace) -> int:
     from accounts_gql.repositories import users
     from accounts_gql.services.auth import create_admin
 
-    async def run(dsn: str) -> None:
-        await migrate(dsn)
+    async def run(database: DatabaseRoles) -> None:
+        await migrate_as_owner(database)
+        dsn = database.service_url
         connection = await asyncpg.connect(dsn)
         try:
             existing = await users.user_by_username(connection, args.username)
@@ -164,9 +175,9 @@ def cmd_create_admin(settings: Settings, args: argparse.Namespace) -> int:
             await connection.close()
         logger.info("{} is now an admin (password unchanged)", existing.username)
 
-    with database_dsn(settings) as dsn:
+    with database_roles(settings) as roles:
         try:
-            asyncio.run(run(dsn))
+            asyncio.run(run(roles))
         except DomainError as error:
             if error.kind is ErrorKind.VALIDATION:
                 logger.error("{}: {}", error.field, error.message)

@@ -2,7 +2,8 @@
 
 TEST_DATABASE_URL names the server (default: the local PostgreSQL); each run
 creates `accounts_test_<random>` there and drops it at the end, so that runs
-never see each other's data.
+never see each other's data. The run's owner role migrates it, and the app
+connects as the run's service role (tests/roles.py), as in production.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from tests.replica import streaming_replica
 __all__ = ["streaming_replica"]  # a fixture of tests/replica.py
 from tests.log_capture import log_lines  # noqa: F401  (fixtures for fault tests)
 from tests.proxy import amqp_proxy, pg_proxy  # noqa: F401
+from tests.roles import RunRoles, create_roles, drop_roles
 
 SERVER_URL = os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -56,20 +58,35 @@ async def empty_database(run_id: str) -> AsyncIterator[str]:
 
 
 @pytest.fixture(scope="session")
-async def database_url(run_id: str) -> AsyncIterator[str]:
-    """This run's migrated database."""
+async def roles(run_id: str) -> AsyncIterator[RunRoles]:
+    """The run's owner and service roles, dropped after the databases."""
+    created = await create_roles(SERVER_URL, run_id)
+    yield created
+    await drop_roles(SERVER_URL, created)
+
+
+@pytest.fixture(scope="session")
+async def owner_database_url(run_id: str, roles: RunRoles) -> AsyncIterator[str]:
+    """This run's database, migrated by and connected as its owner role."""
     name = f"accounts_test_{run_id}"
-    await admin_execute(f'CREATE DATABASE "{name}"')
-    url = database_url_for(SERVER_URL, name)
-    await migrate(url)
+    await admin_execute(f'CREATE DATABASE "{name}" OWNER "{roles.owner.name}"')
+    url = roles.owner.url(SERVER_URL, name)
+    await migrate(url, service_role=roles.service.name)
     yield url
     await admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")
-async def pool(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+def database_url(owner_database_url: str, run_id: str, roles: RunRoles) -> str:
+    """This run's migrated database as the service role: what the app connects as."""
+    return roles.service.url(SERVER_URL, f"accounts_test_{run_id}")
+
+
+@pytest.fixture(scope="session")
+async def pool(owner_database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    """The owner's pool: tests set up and inspect rows directly through it."""
     created = await asyncpg.create_pool(
-        database_url, min_size=1, max_size=10, init=partial(init_connection, counter=None)
+        owner_database_url, min_size=1, max_size=10, init=partial(init_connection, counter=None)
     )
     assert created is not None
     yield created

@@ -77,6 +77,7 @@ def url_password(url: str | None) -> list[str]:
 def configured_secrets(settings: Settings) -> list[str]:
     secrets = [
         *url_password(settings.database_url),
+        *url_password(settings.migration_database_url),
         *url_password(settings.read_database_url),
         *url_password(settings.rabbitmq_url),
     ]

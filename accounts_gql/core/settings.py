@@ -20,8 +20,12 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
 
-    # The primary, for writes. Unset: an embedded PostgreSQL in DATA_DIR.
+    # The primary, for writes, as the service role (it may only execute the
+    # functions of schema accounts). Unset: an embedded PostgreSQL in DATA_DIR.
     database_url: str | None = Field(default=None, repr=False)
+    # The owner's connection, for migrations (db/roles.py); unset: DATABASE_URL's
+    # role owns the schema and serves.
+    migration_database_url: str | None = Field(default=None, repr=False)
     # An optional replica for queries; the primary serves them when unset.
     read_database_url: str | None = Field(default=None, repr=False)
     # Reads from the replica (accounts_gql/db/replica.py): past this lag (seconds)

@@ -9,12 +9,14 @@ import statistics
 import time
 import uuid
 from datetime import datetime
+from urllib.parse import urlsplit
 
 import aio_pika
 import asyncpg
 import pytest
 from aio_pika.abc import AbstractRobustConnection
 
+from tests.conftest import SERVER_URL
 from tests.events.conftest import BindQueue, MakeRelay, emit, outbox_row, wait_until
 
 
@@ -155,7 +157,7 @@ async def test_publish_to_missing_exchange_is_retried_until_routed(
 
 
 async def test_relay_reconnects_when_the_database_drops_it(
-    pool: asyncpg.Pool, bind_queue: BindQueue, make_relay: MakeRelay
+    pool: asyncpg.Pool, bind_queue: BindQueue, make_relay: MakeRelay, database_url: str
 ) -> None:
     collector = await bind_queue()
     relay = await make_relay()
@@ -163,11 +165,17 @@ async def test_relay_reconnects_when_the_database_drops_it(
     before = await emit(pool, aggregate)
     await collector.wait_for(set(before), within=10)
 
-    # The server ends both of the relay's sessions (the worker and the listener).
-    terminated = await pool.fetchval(
-        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-        " WHERE datname = current_database() AND application_name LIKE 'accounts-gql-relay%'"
-    )
+    # The server ends both of the relay's sessions (the worker and the listener);
+    # ending another role's session takes a superuser.
+    admin = await asyncpg.connect(SERVER_URL)
+    try:
+        terminated = await admin.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE datname = $1 AND application_name LIKE 'accounts-gql-relay%'",
+            urlsplit(database_url).path.lstrip("/"),
+        )
+    finally:
+        await admin.close()
     assert terminated == 2
     await wait_until(lambda: not relay.state().database_connected, 5, "the relay to notice")
 

@@ -17,6 +17,7 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
@@ -24,6 +25,7 @@ import pytest
 from accounts_gql.core.errors import DomainError, ErrorKind
 from accounts_gql.repositories import memberships
 from accounts_gql.repositories.memberships import MemberPageRow
+from tests.conftest import SERVER_URL, database_url_for
 
 MEMBERS = 20_000
 PAGE = 20
@@ -47,12 +49,12 @@ class BigGroup:
 
 
 @pytest.fixture(scope="module")
-async def big_group(database_url: str) -> AsyncIterator[BigGroup]:
+async def big_group(owner_database_url: str) -> AsyncIterator[BigGroup]:
     """A group of 20,000 members, inserted set-based; every third one a manager.
 
     Two members share each joined_at, so that user_id has to break the ties."""
     token = uuid.uuid4().hex[:8]
-    connection = await asyncpg.connect(database_url)
+    connection = await asyncpg.connect(owner_database_url)
     try:
         group_id = await connection.fetchval(
             "INSERT INTO accounts.user_groups (slug, name) VALUES ($1, 'Big') RETURNING id",
@@ -102,7 +104,9 @@ async def generic(database_url: str) -> AsyncIterator[asyncpg.Connection]:
     """A connection whose statements always run on their generic plan, and that
     receives the plans of the statements inside functions as notices (loading
     auto_explain takes a superuser)."""
-    connection = await asyncpg.connect(database_url)
+    connection = await asyncpg.connect(
+        database_url_for(SERVER_URL, urlsplit(database_url).path.lstrip("/"))
+    )
     try:
         await connection.execute("SET plan_cache_mode = force_generic_plan")
         await connection.execute(

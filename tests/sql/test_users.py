@@ -357,8 +357,9 @@ async def test_delete_erases_the_user_and_redacts_published_events(
 
 
 @pytest.fixture
-async def two_connections(database_url: str) -> AsyncIterator[list[asyncpg.Connection]]:
-    connections = [await asyncpg.connect(database_url) for _ in range(2)]
+async def two_connections(owner_database_url: str) -> AsyncIterator[list[asyncpg.Connection]]:
+    # The owner's, like `db`: a role sees the wait events of its own sessions only.
+    connections = [await asyncpg.connect(owner_database_url) for _ in range(2)]
     for connection in connections:
         await init_connection(connection, counter=None)
     yield connections
