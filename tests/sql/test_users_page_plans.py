@@ -13,11 +13,13 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
+from urllib.parse import urlsplit
 
 import asyncpg
 import pytest
 
 from accounts_gql.repositories import users
+from tests.conftest import SERVER_URL, database_url_for
 
 ORDERS = ["created_at_asc", "created_at_desc", "username_asc", "username_desc"]
 CALL = "SELECT * FROM accounts.{}($1, $2, $3, $4, $5, $6, $7, NULL, NULL, NULL, NULL)"
@@ -122,7 +124,9 @@ async def test_edge_arguments_answer_and_fail_as_the_statement_builder(
 async def explained(database_url: str) -> AsyncIterator[asyncpg.Connection]:
     """A connection that receives the plans of statements inside functions as
     notices (auto_explain; loading it takes a superuser)."""
-    connection = await asyncpg.connect(database_url)
+    connection = await asyncpg.connect(
+        database_url_for(SERVER_URL, urlsplit(database_url).path.lstrip("/"))
+    )
     try:
         await connection.execute(
             "LOAD 'auto_explain';"
