@@ -53,6 +53,6 @@ def test_no_query_field_has_a_resolver_of_its_own() -> None:
 
 
 def test_the_private_user_fields_are_the_tables() -> None:
-    assert {"profile", "contacts", "primaryContact"} == PRIVATE_USER_FIELDS
+    assert {"profile", "contacts", "primaryContact", "sessions"} == PRIVATE_USER_FIELDS
     for field in PRIVATE_USER_FIELDS:
         assert READS[("User", field)].visibility is Visibility.SELF_OR_ADMIN

@@ -13,8 +13,10 @@ from accounts_gql.api.types.group import GroupQueries
 from accounts_gql.api.types.group_mutations import GroupMutations
 from accounts_gql.api.types.membership_mutations import MembershipMutations
 from accounts_gql.api.types.query_node import NodeQueries
+from accounts_gql.api.types.session import SessionMutations
 from accounts_gql.api.types.user import UserQueries
 from accounts_gql.api.types.user_mutations import UserMutations
+from accounts_gql.api.types.verification import VerificationMutations
 
 
 @strawberry.type
@@ -30,6 +32,8 @@ class Mutation(
     ContactTypeMutations,
     GroupMutations,
     MembershipMutations,
+    SessionMutations,
+    VerificationMutations,
 ):
     pass
 

@@ -142,6 +142,16 @@ class Settings(BaseSettings):
     # Seconds in which a second use of a just-rotated refresh token answers the
     # same successor (two tabs refreshing at once) instead of ending the session.
     refresh_grace_seconds: int = Field(default=10, ge=0)
+    # One-time codes (contact verification, password recovery): lifetime in
+    # seconds, tries per code, and per target the seconds between two sends and
+    # the sends per hour.
+    verification_code_ttl: int = Field(default=10 * 60, ge=1)
+    verification_code_max_attempts: int = Field(default=5, ge=1)
+    verification_resend_interval: int = Field(default=60, ge=0)
+    verification_max_sends_per_hour: int = Field(default=5, ge=1)
+    # requestPasswordReset answers no sooner than this many seconds after it
+    # began, so that sending a code (or not) cannot be told by the time taken.
+    password_reset_min_response: float = Field(default=0.15, ge=0)
 
 
 @lru_cache

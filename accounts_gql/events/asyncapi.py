@@ -37,7 +37,18 @@ the change and published after commit by the outbox relay.
   events belong to their user's aggregate, membership events to their group's.
 * `data` holds the new state; updates add `before` and `after` with only the
   fields that changed. `actorid` names the acting user (absent for the system).
+* Sensitive: `contact.verification_requested` and `user.password_reset_requested`
+  (tagged `sensitive`) carry a one-time code in `data.code` for the notification
+  service. A catch-all binding (`#`, e.g. an audit queue) receives them too: such
+  consumers must drop `data.code` and never log it.
 """
+
+
+_SENSITIVE = (
+    "Carries a secret (a one-time code) for the notification service only: restrict "
+    "who may bind this routing key, and never log or keep the code. The outbox drops "
+    "the code once the broker has taken the message."
+)
 
 
 def _camel(name: str) -> str:
@@ -94,10 +105,12 @@ def _cloud_event_schema() -> dict[str, Any]:
 
 
 def _message(event: EventType) -> dict[str, Any]:
+    sensitive = {"tags": [{"name": "sensitive", "description": _SENSITIVE}]}
     return {
         "name": event.name,
         "title": event.name,
         "summary": event.description,
+        **(sensitive if event.sensitive else {}),
         "contentType": CONTENT_TYPE,
         "payload": {
             "allOf": [

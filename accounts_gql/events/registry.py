@@ -20,6 +20,12 @@ _UUID: JsonSchema = {"type": "string", "format": "uuid"}
 _TIME: JsonSchema = {"type": "string", "format": "date-time"}
 _NULLABLE_UUID: JsonSchema = {"type": ["string", "null"], "format": "uuid"}
 _NULLABLE_TIME: JsonSchema = {"type": ["string", "null"], "format": "date-time"}
+_CODE: JsonSchema = {
+    "type": "string",
+    "pattern": "^[0-9]{6}$",
+    "description": "SENSITIVE: the one-time code (6 digits) to deliver.",
+    "x-sensitive": True,
+}
 
 
 def _object(properties: dict[str, JsonSchema], required: list[str] | None = None) -> JsonSchema:
@@ -141,10 +147,15 @@ class EventType:
     aggregate_type: str  # `user`, `contact_type` or `group`
     description: str
     data_schema: JsonSchema  # JSON Schema of the CloudEvents `data`
+    # Carries a secret (a one-time code): for the notification service only; the
+    # outbox forgets the code once the broker has it (sql/0013).
+    sensitive: bool = False
 
 
-def _event(name: str, aggregate: str, description: str, data: JsonSchema) -> EventType:
-    return EventType(name, aggregate, description, data)
+def _event(
+    name: str, aggregate: str, description: str, data: JsonSchema, sensitive: bool = False
+) -> EventType:
+    return EventType(name, aggregate, description, data, sensitive)
 
 
 _USER_CHANGE = _without(USER_PROPERTIES, "version", "updated_at")
@@ -306,6 +317,54 @@ _EVENTS += [
         "(end_reason says which; aggregate: the user). Its refresh tokens no longer "
         "work; access tokens already issued work until they expire.",
         _object({"session": _ref("SessionState")}),
+    ),
+    _event(
+        "contact.verification_requested",
+        "user",
+        "SENSITIVE: carries a one-time code. The owner asked to verify a contact: deliver "
+        "`code` to the contact's value (the notification service's job). Bind only the "
+        "notification service to this routing key; never log or store the code.",
+        _object(
+            {
+                "contact": _ref("ContactState"),
+                "code": _CODE,
+                "expires_at": {**_TIME, "description": "When the code stops working."},
+            }
+        ),
+        sensitive=True,
+    ),
+    _event(
+        "contact.verified",
+        "user",
+        "A contact was verified with the code sent to it (aggregate: the user).",
+        _object({"contact": _ref("ContactState")}),
+    ),
+    _event(
+        "user.password_reset_requested",
+        "user",
+        "SENSITIVE: carries a one-time code. Someone asked to recover the account's "
+        "password: deliver `code` to `contact` (the account's verified email). Bind only "
+        "the notification service to this routing key; never log or store the code.",
+        _object(
+            {
+                "user": _object({"id": _UUID, "username": USER_PROPERTIES["username"]}),
+                "contact": _ref("ContactState"),
+                "code": _CODE,
+                "expires_at": {**_TIME, "description": "When the code stops working."},
+            }
+        ),
+        sensitive=True,
+    ),
+    _event(
+        "user.password_reset",
+        "user",
+        "The password was reset with a recovery code; every session of the user ended.",
+        _object(
+            {
+                "user": _object({"id": _UUID, "username": USER_PROPERTIES["username"]}),
+                "sessions_ended": {"type": "integer", "minimum": 0},
+            }
+        ),
     ),
 ]
 

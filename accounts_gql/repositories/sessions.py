@@ -67,3 +67,9 @@ async def end_user_sessions(
         actor_id,
     )
     return ended
+
+
+async def sessions_of_users(db: Executor, user_ids: list[uuid.UUID]) -> list[SessionRow]:
+    """The live sessions of many users, each user's oldest first."""
+    records = await db.fetch(f"SELECT {_COLUMNS} FROM accounts.sessions_of_users($1)", user_ids)
+    return [SessionRow(*record) for record in records]

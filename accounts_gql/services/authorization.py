@@ -50,6 +50,8 @@ VISIBILITY: dict[tuple[str, str], Visibility] = {
     ("User", "profile"): Visibility.SELF_OR_ADMIN,
     ("User", "contacts"): Visibility.SELF_OR_ADMIN,
     ("User", "primaryContact"): Visibility.SELF_OR_ADMIN,
+    ("User", "sessions"): Visibility.SELF_OR_ADMIN,
+    ("Session", "current"): Visibility.PUBLIC,
     ("User", "memberships"): Visibility.PUBLIC,
     ("User", "groups"): Visibility.PUBLIC,
     ("UserConnection", "totalCount"): Visibility.PUBLIC,

@@ -16,7 +16,8 @@ PRODUCT_TYPES = {
     "contact_type.updated", "group.created", "group.updated", "group.deleted",
     "membership.added", "membership.role_changed", "membership.removed",
     # Issue 17's identity flows.
-    "session.revoked",
+    "session.revoked", "contact.verification_requested", "contact.verified",
+    "user.password_reset_requested", "user.password_reset",
 }  # fmt: skip
 
 

@@ -135,6 +135,27 @@ async def test_every_write_emits_registered_events_with_valid_data(
             unique.encode(),
         )
         await db.execute("SELECT 1 FROM accounts.end_session($1, 'revoked', $2)", session, admin)
+        # One-time codes: contact verification and password recovery.
+        unverified = await db.fetchval(
+            "SELECT (accounts.add_contact($1, 'email', $2, false, false, $3)).id",
+            user,
+            f"v_{unique}@example.com",
+            admin,
+        )
+        await db.execute(
+            "SELECT accounts.request_contact_verification($1, '123456', 600, 5, 60, 5, $2)",
+            unverified,
+            admin,
+        )
+        await db.execute("SELECT accounts.verify_contact($1, '123456', $2)", unverified, admin)
+        argon2 = "$argon2id$v=19$m=8,t=1,p=1$c2FsdHNhbHQ$aGFzaGhhc2g"
+        await db.execute("SELECT accounts.set_password($1, $2, $3)", user, argon2, admin)
+        await db.execute(
+            "SELECT accounts.request_password_reset($1, '654321', 600, 5, 60, 5)", f"reg_{unique}"
+        )
+        await db.execute(
+            "SELECT accounts.reset_password($1, '654321', $2)", f"reg_{unique}", argon2
+        )
         # The erasure removes a membership and an active contact by cascade.
         kept = await db.fetchval(
             "SELECT (accounts.create_group($1, 'Kept', '', $2, $2)).id", f"k-{unique}", admin
@@ -151,7 +172,11 @@ async def test_every_write_emits_registered_events_with_valid_data(
         event = EVENT_TYPES[row.event_type]
         assert row.aggregate_type == event.aggregate_type, row.event_type
         assert _errors(row.payload, event.data_schema) == [], row.event_type
-        assert row.actor_id == (None if row.aggregate_id == admin and row.sequence == 1 else admin)
+        # Recovery acts for whoever holds the code: the system, then the user.
+        actor = {"user.password_reset_requested": None, "user.password_reset": user}.get(
+            row.event_type, None if row.aggregate_id == admin and row.sequence == 1 else admin
+        )
+        assert row.actor_id == actor, row.event_type
     reasons = {(r.event_type, r.payload.get("reason")) for r in rows}
     assert {
         ("contact.deactivated", "user_deleted"),

@@ -18,8 +18,10 @@ from accounts_gql.api.fields import data_field, row_field
 from accounts_gql.api.types.contact import Contact
 from accounts_gql.api.types.node import Node
 from accounts_gql.api.types.page_info import PageInfo
+from accounts_gql.api.types.session import Session
 from accounts_gql.core.ids import encode_id
 from accounts_gql.services.reads import memberships as membership_reads
+from accounts_gql.services.reads import sessions as session_reads
 from accounts_gql.services.reads import users as reads
 from accounts_gql.services.reads.rows import UserRow
 
@@ -94,6 +96,10 @@ class User(Node):
         reads.USER_PRIMARY_CONTACT,
         _primary_contact,
         description="The active primary contact of a type, e.g. 'email'.",
+    )
+    sessions: list[Session] | None = data_field(
+        session_reads.USER_SESSIONS,
+        description="Live sessions, oldest first; the user and admins only (null for others).",
     )
     memberships: list[
         Annotated[Membership, strawberry.lazy("accounts_gql.api.types.membership")]

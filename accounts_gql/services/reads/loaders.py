@@ -19,11 +19,12 @@ from typing import Any, Generic, TypeVar, overload
 
 from accounts_gql.core.dataloader import Batching, Loader
 from accounts_gql.db.pool import Executor
-from accounts_gql.repositories import contact_types, contacts, groups, memberships, users
+from accounts_gql.repositories import contact_types, contacts, groups, memberships, sessions, users
 from accounts_gql.repositories.contact_types import ContactTypeRow
 from accounts_gql.repositories.contacts import ContactRow
 from accounts_gql.repositories.groups import GroupRow
 from accounts_gql.repositories.memberships import MembershipRow
+from accounts_gql.repositories.sessions import SessionRow
 from accounts_gql.repositories.users import UserRow
 from accounts_gql.services.reads.paging import PageRequest
 
@@ -74,6 +75,13 @@ async def load_memberships_by_user(
 ) -> list[list[MembershipRow]]:
     by_user: defaultdict[uuid.UUID, list[MembershipRow]] = defaultdict(list)
     for row in await memberships.memberships_by_user_ids(db, user_ids):
+        by_user[row.user_id].append(row)
+    return [by_user.get(key, []) for key in user_ids]
+
+
+async def load_sessions_by_user(db: Executor, user_ids: list[uuid.UUID]) -> list[list[SessionRow]]:
+    by_user: defaultdict[uuid.UUID, list[SessionRow]] = defaultdict(list)
+    for row in await sessions.sessions_of_users(db, user_ids):
         by_user[row.user_id].append(row)
     return [by_user.get(key, []) for key in user_ids]
 
@@ -168,6 +176,10 @@ class Loaders:
     @made_on_first_use
     def memberships(self) -> Loader[uuid.UUID, list[MembershipRow]]:
         return Loader(partial(load_memberships_by_user, self.db), self.batching)
+
+    @made_on_first_use
+    def sessions(self) -> Loader[uuid.UUID, list[SessionRow]]:
+        return Loader(partial(load_sessions_by_user, self.db), self.batching)
 
     @made_on_first_use
     def group(self) -> Loader[uuid.UUID, GroupRow | None]:

@@ -10,6 +10,7 @@ from accounts_gql.repositories.contact_types import ContactTypeRow
 from accounts_gql.repositories.contacts import ContactRow
 from accounts_gql.repositories.groups import GroupRow
 from accounts_gql.repositories.memberships import MembershipRow
+from accounts_gql.repositories.sessions import SessionRow
 from accounts_gql.repositories.users import UserRow
 
-__all__ = ["ContactRow", "ContactTypeRow", "GroupRow", "MembershipRow", "UserRow"]
+__all__ = ["ContactRow", "ContactTypeRow", "GroupRow", "MembershipRow", "SessionRow", "UserRow"]
