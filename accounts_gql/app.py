@@ -10,11 +10,13 @@ from typing import Any
 
 from loguru import logger
 from starlette.applications import Starlette
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from accounts_gql.api.cors import cors_options
 from accounts_gql.api.http import GraphQLEndpoint
 from accounts_gql.api.ide import graphiql_asset
 from accounts_gql.api.listeners import PortSplit
@@ -191,5 +193,8 @@ def create_app(settings: Settings, dsn: str, counter: StatementCounter | None = 
     app.add_middleware(GraphQLShortcut, endpoint=graphql)
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(RequestIdMiddleware)
+    cors = cors_options(settings)
+    if cors is not None:
+        app.add_middleware(CORSMiddleware, **cors)
     app.add_middleware(PortSplit, metrics_port=settings.metrics_port)
     return app

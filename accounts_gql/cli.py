@@ -275,6 +275,11 @@ def configuration_problems(settings: Settings, command: str) -> list[str]:
     problems = []
     if settings.db_pool_min > settings.db_pool_max:
         problems.append("DB_POOL_MIN may not exceed DB_POOL_MAX")
+    if any(origin.strip() == "*" for origin in (settings.cors_origins or "").split(",")):
+        problems.append(
+            "CORS_ORIGINS lists origins; '*' would let any site call the API with a user's"
+            " credentials"
+        )
     if settings.metrics_port is not None and settings.metrics_port == settings.port:
         problems.append("METRICS_PORT must differ from PORT (metrics stay off the public port)")
     if command == "serve":
