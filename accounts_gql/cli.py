@@ -204,6 +204,19 @@ def cmd_new_signing_key(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_plan(settings: Settings, args: argparse.Namespace) -> int:
+    """Prints the execution plan of a query (docs/architecture.md)."""
+    import orjson
+
+    from accounts_gql.api.engine.explain import explain
+    from accounts_gql.api.schema import schema
+
+    source = sys.stdin.read() if args.query == "-" else args.query
+    variables = orjson.loads(args.variables) if args.variables else None
+    print(explain(schema, source, variables, args.operation))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="accounts-gql", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -229,6 +242,10 @@ def build_parser() -> argparse.ArgumentParser:
     asyncapi.add_argument(
         "-o", "--output", default=str(ASYNCAPI_FILE), help="file, or - for stdout"
     )
+    plan = commands.add_parser("plan", help="print the execution plan of a query")
+    plan.add_argument("query", help="the document, or - for stdin")
+    plan.add_argument("--variables", help="the variables, as JSON")
+    plan.add_argument("--operation", help="the operation to plan, if the document has several")
     export = commands.add_parser("export-schema", help="write the GraphQL SDL")
     export.add_argument("-o", "--output", default=str(SCHEMA_FILE), help="file, or - for stdout")
     key = commands.add_parser(
@@ -248,6 +265,7 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "export-asyncapi": cmd_export_asyncapi,
     "export-schema": cmd_export_schema,
     "new-signing-key": cmd_new_signing_key,
+    "plan": cmd_plan,
 }
 
 

@@ -13,7 +13,9 @@ from collections.abc import Awaitable, Callable
 import asyncpg
 import httpx
 
+from accounts_gql.api.engine.explain import explain
 from accounts_gql.api.ids import encode_id
+from accounts_gql.api.schema import schema
 from bench.operations import OPERATIONS
 from tests.api.conftest import GraphQL, planned_outcomes, should_be_planned
 
@@ -71,3 +73,17 @@ def test_the_suite_fails_when_a_query_the_plans_cover_falls_back() -> None:
     assert not should_be_planned(query, failed)
     assert not should_be_planned({"query": "{ __schema { types { name } } }"}, ok)
     assert not should_be_planned(query, httpx.Response(400, content=b"{}"))
+
+
+def test_a_plan_prints_its_levels_and_reads() -> None:
+    """`accounts-gql plan` (docs/architecture.md shows Q1's)."""
+    text = explain(schema, OPERATIONS["Q1"], {"id": encode_id("User", uuid.uuid4())})
+    lines = text.splitlines()
+    assert lines[0] == "query Q1: 4 levels"
+    assert " 1   user: read reads.users.user [SIGNED_IN] id: $id -> User" in lines
+    assert any(
+        "contacts: read reads.users.users_contacts [SELF_OR_ADMIN]" in line for line in lines
+    )
+    assert " 2     displayName: attribute ('display_name') -> String!" in lines
+    mutation = 'mutation { deleteGroup(input: {id: "x"}) { __typename } }'
+    assert explain(schema, mutation).startswith("no plan: graphql-core's standard execution")
