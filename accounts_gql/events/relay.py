@@ -109,6 +109,11 @@ class Relay:
         self.published = 0
         self.failed = 0
 
+    @property
+    def retention(self) -> float:
+        """Seconds published rows are kept: subscriptions resume from them too."""
+        return max(self.settings.relay_retention, self.settings.subscription_retention)
+
     # Lifecycle ---------------------------------------------------------------
 
     async def start(self) -> None:
@@ -297,9 +302,7 @@ class Relay:
         now = time.monotonic()
         if now >= self._next_prune:
             self._next_prune = now + PRUNE_INTERVAL
-            pruned = await outbox.prune(
-                db, timedelta(seconds=self.settings.relay_retention), PRUNE_LIMIT
-            )
+            pruned = await outbox.prune(db, timedelta(seconds=self.retention), PRUNE_LIMIT)
             if pruned:
                 logger.info("outbox relay pruned {} published event(s)", pruned)
         if now >= self._next_stats:
