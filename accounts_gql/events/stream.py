@@ -180,12 +180,18 @@ class EventHub:
         subscriber, mark = self.subscribe(request, on_overflow)
         try:
             if request.after is not None:
+                floor = request.after
                 async for event in rules.replay(db, request, mark):
                     yield event
+            else:
+                # Live from now: what committed before the subscription began is
+                # in a tick up to this one, even where this replica's stream has
+                # not reached it yet.
+                floor = (await event_stream.tick(db), END_OF_TICK)
             while True:
                 event = await subscriber.next()
-                # Resumed after an event this replica had not reached yet.
-                if request.after is not None and event.cursor <= request.after:
+                # Before the start (or after an event this replica had not reached).
+                if event.cursor <= floor:
                     continue
                 yield event
         finally:

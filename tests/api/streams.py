@@ -111,13 +111,6 @@ class Client:
             message = await self.receive(within)
             raise AssertionError(f"unexpected message: {message}")
 
-    async def drain(self, within: float = 0.3) -> None:
-        """Lets the subscription settle: events that committed just before it
-        started (the replica's stream had not reached them) may still arrive."""
-        with contextlib.suppress(TimeoutError):
-            while True:
-                await self.receive(within)
-
     async def closed(self, within: float = 10.0) -> tuple[int | None, str | None]:
         """The close code and reason, once the server closes the connection."""
         try:
