@@ -285,7 +285,9 @@ class EventHub:
                 if not (is_unavailable(error) or isinstance(error, asyncpg.PostgresError)):
                     logger.exception("event stream failed")
                 else:
-                    logger.warning(
+                    # Once per outage; the retries at debug level.
+                    logger.log(
+                        "WARNING" if delay == 0.1 else "DEBUG",
                         "event stream lost the database ({}); reconnecting in {:.1f} s",
                         type(error).__name__,
                         delay,

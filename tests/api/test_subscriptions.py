@@ -354,3 +354,26 @@ async def test_graphiql_subscribes_over_the_same_path(server: Server) -> None:
         pytest.skip("GraphiQL's assets are not installed")
     assert "subscriptionUrl" in page.text
     assert '"wss://" : "ws://") + location.host + "/graphql"' in page.text
+
+
+async def test_a_subscription_resumes_on_another_replica(
+    settings: Settings, database_url: str, pool: asyncpg.Pool, make_user: MakeUser
+) -> None:
+    """Two processes' streams, one order: what one replica streamed, another resumes."""
+    alice = await make_user()
+    async with (
+        serve(_fast(settings), database_url) as first,
+        serve(_fast(settings), database_url) as second,
+    ):
+        async with signed_in(first, alice) as ws:
+            await ws.subscribe({"types": ["user.updated"]})
+            await asyncio.sleep(0.2)
+            seen = await rename(pool, alice, "on the first")
+            assert (await ws.event())["id"] == str(seen)
+        missed = [await rename(pool, alice, f"between {n}") for n in range(2)]
+        async with signed_in(second, alice) as ws:
+            await ws.subscribe({"types": ["user.updated"], "after": str(seen)})
+            assert [e["id"] for e in await ws.events(2)] == [str(m) for m in missed]
+            live = await rename(pool, alice, "on the second")
+            assert (await ws.event())["id"] == str(live)
+            await ws.nothing(0.3)
