@@ -343,7 +343,10 @@ class Relay:
             )
             await listener.add_listener(CHANNEL, self._on_notify)
         except Exception as error:
-            logger.warning("outbox relay cannot LISTEN ({}); polling", _describe(error))
+            # A database that is away is reported once by the relay's own
+            # connection (lost, cannot reconnect); here it is a debug line.
+            level = "DEBUG" if is_unavailable(error) else "WARNING"
+            logger.log(level, "outbox relay cannot LISTEN ({}); polling", _describe(error))
             return
         self._listener = listener
         self._wake.set()  # whatever was notified while we did not listen
