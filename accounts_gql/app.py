@@ -22,6 +22,7 @@ from accounts_gql.api.ide import graphiql_asset
 from accounts_gql.api.jwks import jwks_endpoint
 from accounts_gql.api.listeners import PortSplit
 from accounts_gql.api.metrics import MetricsMiddleware, metrics
+from accounts_gql.api.websocket import SubscriptionEndpoint
 from accounts_gql.core.gc_tuning import tune_for_serving
 from accounts_gql.core.logging import request_id
 from accounts_gql.core.security import signing_keys
@@ -30,6 +31,7 @@ from accounts_gql.db.health import DatabaseHealth
 from accounts_gql.db.pool import Database, StatementCounter
 from accounts_gql.db.replica import ReadRouter
 from accounts_gql.events.relay import Relay
+from accounts_gql.events.stream import EventHub
 
 
 class GraphQLShortcut:
@@ -38,12 +40,15 @@ class GraphQLShortcut:
     the detour cost a small query about a tenth of its CPU (docs/performance.md).
     Everything else, other methods on /graphql included, goes the usual way."""
 
-    def __init__(self, app: ASGIApp, endpoint: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, endpoint: ASGIApp, subscriptions: ASGIApp) -> None:
         self.app = app
         self.endpoint = endpoint
+        self.subscriptions = subscriptions
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
+        if scope["type"] == "websocket" and scope["path"] == "/graphql":
+            await self.subscriptions(scope, receive, send)
+        elif (
             scope["type"] == "http"
             and scope["path"] == "/graphql"
             and scope["method"] in ("GET", "POST")
@@ -162,12 +167,20 @@ def create_app(settings: Settings, dsn: str, counter: StatementCounter | None = 
         app.state.relay = relay
         if relay is not None:
             await relay.start()
+        # Subscriptions' stream: one listener per process (events/stream.py).
+        hub = EventHub(settings, dsn) if settings.subscriptions_enabled else None
+        if hub is not None:
+            await hub.start()
+            state["hub"] = app.state.hub = hub
         if settings.gc_tuning:
             tune_for_serving()
         logger.info("accounts-gql ready")
         try:
             yield
         finally:
+            if hub is not None:
+                state.pop("hub", None)
+                await hub.stop()
             if relay is not None:
                 await relay.stop()
             await app.state.health.close()
@@ -176,6 +189,7 @@ def create_app(settings: Settings, dsn: str, counter: StatementCounter | None = 
             logger.info("accounts-gql stopped")
 
     graphql = GraphQLEndpoint(settings, state)
+    subscriptions = SubscriptionEndpoint(settings, state, graphql.documents)
     app = Starlette(
         routes=[
             Route("/.well-known/jwks.json", jwks_endpoint(settings), methods=["GET"]),
@@ -192,7 +206,7 @@ def create_app(settings: Settings, dsn: str, counter: StatementCounter | None = 
         ],
         lifespan=lifespan,
     )
-    app.add_middleware(GraphQLShortcut, endpoint=graphql)
+    app.add_middleware(GraphQLShortcut, endpoint=graphql, subscriptions=subscriptions)
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(RequestIdMiddleware)
     cors = cors_options(settings)

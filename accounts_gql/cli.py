@@ -69,6 +69,9 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
             access_log=logging.getLevelNamesMapping().get(settings.log_level.upper(), 0)
             <= logging.INFO,
             timeout_graceful_shutdown=10,
+            # Subscriptions: a peer that does not answer a ping in time is dropped.
+            ws_ping_interval=settings.subscription_ping_interval,
+            ws_ping_timeout=settings.subscription_ping_interval,
         )
         # One server on both ports; the app tells them apart (api/listeners.py).
         addresses = [(settings.host, settings.port)]

@@ -18,7 +18,18 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = ROOT / "accounts_gql"
 ADAPTER = PACKAGE / "api" / "engine" / "adapter.py"
 # Public modules of the two libraries; anything deeper is their private surface.
-PUBLIC_MODULES = {"strawberry", "strawberry.scalars", "graphql"}
+PUBLIC_MODULES = {
+    "strawberry",
+    "strawberry.scalars",
+    "graphql",
+    # Strawberry's WebSocket integration (api/websocket.py): the ASGI view, its
+    # protocol names and rejection error, and the graphql-transport-ws handler
+    # that the view lets a subclass replace (`graphql_transport_ws_handler_class`).
+    "strawberry.asgi",
+    "strawberry.exceptions",
+    "strawberry.subscriptions",
+    "strawberry.subscriptions.protocols.graphql_transport_ws.handlers",
+}
 
 
 def modules() -> Iterator[tuple[str, Path, ast.Module]]:

@@ -14,7 +14,7 @@ def data_fields() -> dict[tuple[str, str], DataSource]:
     """The schema's fields generated from a read, by (type, field)."""
     found: dict[tuple[str, str], DataSource] = {}
     for name, graphql_type in adapter.graphql_schema(schema).type_map.items():
-        if name.startswith("__") or name == "Mutation":
+        if name.startswith("__") or name in ("Mutation", "Subscription"):
             continue
         for field_name in getattr(graphql_type, "fields", {}) or {}:
             facts = (
@@ -44,7 +44,9 @@ def test_no_query_field_has_a_resolver_of_its_own() -> None:
     for name, graphql_type in graphql.type_map.items():
         if name.startswith("__") or name in payloads or not hasattr(graphql_type, "is_type_of"):
             continue
-        if name == "Mutation":
+        # Mutations, and the subscription (its rules: services/reads/events.py),
+        # are never planned.
+        if name in ("Mutation", "Subscription"):
             continue
         for field_name in graphql_type.fields:  # type: ignore[attr-defined]
             facts = adapter.field_facts(schema, name, field_name)

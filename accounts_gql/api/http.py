@@ -351,6 +351,11 @@ class GraphQLEndpoint:
                 else "Name the operation to run ('operationName')."
             )
             return request_status, self.encode(ExecutionResult(None, [error]))
+        if operation is OperationType.SUBSCRIPTION:
+            error = GraphQLError(
+                "Subscriptions are served over WebSocket (graphql-transport-ws) at /graphql."
+            )
+            return request_status, self.encode(ExecutionResult(None, [error]))
         if method == "GET" and operation is not OperationType.QUERY:
             error = GraphQLError("Only queries may be sent with GET; use POST.")
             return 405, self.encode(ExecutionResult(None, [error]))

@@ -44,8 +44,12 @@ _PAGE = """<!doctype html>
   <script src="{base}/assets/react-dom.production.min.js"></script>
   <script src="{base}/assets/graphiql.min.js"></script>
   <script>
+    // Subscriptions go over graphql-transport-ws on the same path; the headers
+    // editor's values (Authorization) travel in connection_init.
     const fetcher = GraphiQL.createFetcher({{
       url: "{base}",
+      subscriptionUrl:
+        (location.protocol === "https:" ? "wss://" : "ws://") + location.host + "{base}",
       headers: {{ Accept: "application/graphql-response+json, application/json" }},
     }});
     ReactDOM.createRoot(document.getElementById("graphiql")).render(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
+from accounts_gql.api.types.account_event import AccountEventSubscriptions
 from accounts_gql.api.types.auth import AuthQueries
 from accounts_gql.api.types.auth_mutations import AuthMutations
 from accounts_gql.api.types.contact_mutations import ContactMutations
@@ -38,7 +39,12 @@ class Mutation(
     pass
 
 
-schema = strawberry.Schema(query=Query, mutation=Mutation)
+@strawberry.type
+class Subscription(AccountEventSubscriptions):
+    pass
+
+
+schema = strawberry.Schema(query=Query, mutation=Mutation, subscription=Subscription)
 
 
 def export_sdl() -> str:

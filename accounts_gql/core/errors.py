@@ -37,6 +37,7 @@ class ErrorKind(enum.Enum):
     TOO_MANY_ATTEMPTS = "UA015"
     SESSION_REVOKED = "UA016"
     THROTTLED = "UA017"
+    EVENT_CURSOR_UNKNOWN = "UA040"
 
     @property
     def sqlstate(self) -> str:
@@ -74,6 +75,10 @@ DESCRIPTIONS: dict[ErrorKind, str] = {
     ErrorKind.SESSION_REVOKED: (
         "The refresh token's session has ended (logged out, revoked, password changed "
         "or reset, reuse detected); detail.reason says which. Sign in again."
+    ),
+    ErrorKind.EVENT_CURSOR_UNKNOWN: (
+        "A subscription's `after` names an event that is not kept (older than "
+        "SUBSCRIPTION_RETENTION, or never streamed): subscribe without it."
     ),
     ErrorKind.THROTTLED: (
         "Too many attempts or requests for now (logins, codes, recovery requests); "

@@ -122,6 +122,23 @@ class Settings(BaseSettings):
     relay_backoff_max: float = Field(default=60.0, gt=0)
     relay_retention: float = Field(default=7 * 24 * 3600.0, ge=0)
 
+    # Subscriptions of account events (docs/subscriptions.md): how far back
+    # `after:` can resume (seconds; the relay keeps published rows at least this
+    # long too), subscriptions per connection and per user (per replica), the
+    # events a client may have waiting before it is closed as too slow, the
+    # seconds to send connection_init, WebSocket ping interval (a peer that
+    # does not answer within it is dropped), and how often the listener may take
+    # a tick (seconds) and looks without a NOTIFY.
+    subscriptions_enabled: bool = True
+    subscription_retention: float = Field(default=24 * 3600.0, ge=0)
+    subscription_max_per_connection: int = Field(default=10, ge=1)
+    subscription_max_per_user: int = Field(default=20, ge=1)
+    subscription_send_queue: int = Field(default=1000, ge=1)
+    subscription_init_timeout: float = Field(default=10.0, gt=0)
+    subscription_ping_interval: float = Field(default=20.0, gt=0)
+    subscription_tick_interval: float = Field(default=0.05, ge=0)
+    subscription_poll_interval: float = Field(default=1.0, gt=0)
+
     # Password accounts and sessions (PRODUCT §6; accounts_gql/services/auth.py).
     # JWT_KEYS rotates signing keys: "kid1:secret1,kid2:secret2", the first signs
     # and all verify; unset, JWT_SECRET is the one key, with kid "default".

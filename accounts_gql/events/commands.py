@@ -6,6 +6,7 @@ import asyncio
 import signal
 import sys
 from datetime import UTC, datetime
+from typing import Any
 
 import aio_pika
 import asyncpg
@@ -16,9 +17,21 @@ from loguru import logger
 from accounts_gql.core.settings import Settings
 from accounts_gql.events import outbox
 from accounts_gql.events.asyncapi import export_asyncapi
+from accounts_gql.events.registry import EVENT_TYPES
 from accounts_gql.events.relay import Relay
 
 __all__ = ["export_asyncapi", "list_events", "run_relay", "tail_events"]
+
+
+def without_codes(envelope: Any) -> Any:
+    """The envelope with the one-time code of a sensitive event masked: it is for
+    the notification service, not for a terminal or whatever keeps its output."""
+    if not isinstance(envelope, dict) or not isinstance(envelope.get("data"), dict):
+        return envelope
+    event = EVENT_TYPES.get(str(envelope.get("type")))
+    if event is None or not event.sensitive or "code" not in envelope["data"]:
+        return envelope
+    return {**envelope, "data": {**envelope["data"], "code": "******"}}
 
 
 async def run_relay(settings: Settings, dsn: str) -> None:
@@ -110,7 +123,7 @@ async def tail_events(settings: Settings) -> None:
 
         async def show(message: AbstractIncomingMessage) -> None:
             try:
-                body = orjson.dumps(orjson.loads(message.body)).decode()
+                body = orjson.dumps(without_codes(orjson.loads(message.body))).decode()
             except orjson.JSONDecodeError:
                 body = message.body.decode(errors="replace")
             sys.stdout.write(f"{message.routing_key} {body}\n")

@@ -29,6 +29,8 @@ class OutboxRow:
     attempts: int
     last_error: str | None
     next_attempt_at: datetime
+    # The writing transaction (sql/0018): orders the subscriptions' stream.
+    xid: int | None = None
 
     @classmethod
     def from_record(cls, record: asyncpg.Record) -> OutboxRow:

@@ -110,6 +110,11 @@ class Relay:
         self.published = 0
         self.failed = 0
 
+    @property
+    def retention(self) -> float:
+        """Seconds published rows are kept: subscriptions resume from them too."""
+        return max(self.settings.relay_retention, self.settings.subscription_retention)
+
     # Lifecycle ---------------------------------------------------------------
 
     async def start(self) -> None:
@@ -304,9 +309,7 @@ class Relay:
         now = time.monotonic()
         if now >= self._next_prune:
             self._next_prune = now + PRUNE_INTERVAL
-            pruned = await outbox.prune(
-                db, timedelta(seconds=self.settings.relay_retention), PRUNE_LIMIT
-            )
+            pruned = await outbox.prune(db, timedelta(seconds=self.retention), PRUNE_LIMIT)
             if pruned:
                 logger.info("outbox relay pruned {} published event(s)", pruned)
         if now >= self._next_stats:
@@ -340,7 +343,10 @@ class Relay:
             )
             await listener.add_listener(CHANNEL, self._on_notify)
         except Exception as error:
-            logger.warning("outbox relay cannot LISTEN ({}); polling", _describe(error))
+            # A database that is away is reported once by the relay's own
+            # connection (lost, cannot reconnect); here it is a debug line.
+            level = "DEBUG" if is_unavailable(error) else "WARNING"
+            logger.log(level, "outbox relay cannot LISTEN ({}); polling", _describe(error))
             return
         self._listener = listener
         self._wake.set()  # whatever was notified while we did not listen

@@ -89,6 +89,8 @@ def identity_settings(settings: Settings, **changes: Any) -> Settings:
             "argon2_memory_cost": 1024,
             "argon2_time_cost": 1,
             "jwt_private_keys": SIGNING_KEYS,
+            "db_pool_min": 1,
+            "db_pool_max": 3,
             **changes,
         }
     )

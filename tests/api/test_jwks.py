@@ -19,6 +19,8 @@ import httpx
 import jwt
 import orjson
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from starlette.applications import Starlette
 
 from accounts_gql.core.keys import GENERATED_KEY_FILE, key_set, new_private_key_entry
@@ -229,3 +231,29 @@ async def test_another_process_verifies_login_tokens_by_the_key_set_until_their_
             headers={"authorization": f"Bearer {old_token}"},
         )
     assert response.status_code == 401
+
+
+def test_private_keys_come_from_pem_files_too_and_bad_entries_are_refused(tmp_path: Path) -> None:
+    pem = tmp_path / "signing.pem"
+    pem.write_bytes(
+        Ed25519PrivateKey.generate().private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    inline = new_private_key_entry("inline")
+    keys = key_set(Settings(jwt_private_keys=f"file:@{pem},{inline}"))
+    assert [key["kid"] for key in keys.jwks()["keys"]] == ["file", "inline"]
+    token = issue_access_token(Settings(jwt_private_keys=f"file:@{pem},{inline}"), uuid.uuid4(), [])
+    assert jwt.get_unverified_header(token)["kid"] == "file"
+    secret = inline.partition(":")[2]
+    for spec, says in (
+        (f"a:@{tmp_path / 'missing.pem'}", "not an Ed25519 private key"),
+        ("a:not-base64!", "not an Ed25519 private key"),
+        (f"{inline},{inline}", "twice"),
+        (f"bad kid:{secret}", "must look like"),
+    ):
+        with pytest.raises(RuntimeError, match=says) as caught:
+            key_set(Settings(jwt_private_keys=spec))
+        assert secret not in str(caught.value), "a key never appears in an error"

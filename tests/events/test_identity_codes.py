@@ -21,6 +21,7 @@ from loguru import logger
 from accounts_gql.app import create_app
 from accounts_gql.core.security import issue_access_token
 from accounts_gql.core.settings import Settings
+from accounts_gql.events.commands import without_codes
 from tests.events.conftest import Collector, relay_settings, wait_until
 
 PASSWORD = "correct horse battery"
@@ -354,3 +355,13 @@ async def test_recovery_requests_are_throttled_alike_for_every_login(
         "TooManyAttempts"
     ]
     assert outcomes == {f"spam{unique}": expected, f"ghost{unique}": expected}
+
+
+def test_events_tail_masks_the_code_of_sensitive_events() -> None:
+    envelope = {"type": "contact.verification_requested", "data": {"code": "123456", "x": 1}}
+    assert without_codes(envelope) == {
+        "type": "contact.verification_requested",
+        "data": {"code": "******", "x": 1},
+    }
+    other = {"type": "contact.verified", "data": {"code": "kept"}}
+    assert without_codes(other) is other
