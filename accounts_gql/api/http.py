@@ -200,7 +200,7 @@ async def read_params(request: Request, settings: Settings) -> list[GraphQLParam
             raise RequestError(
                 400,
                 f"A batch holds 1 to {settings.max_batch_operations} operations.",
-                code="TOO_MANY_OPERATIONS",
+                code="TOO_MANY_OPERATIONS" if data else "BAD_REQUEST",
                 limit=settings.max_batch_operations,
             )
         return [params_from_mapping(item) for item in data]
