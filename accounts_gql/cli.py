@@ -234,10 +234,19 @@ def cmd_plan(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="accounts-gql", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="accounts-gql",
+        description="The accounts service: users, their contacts and group memberships"
+        " as a GraphQL API over PostgreSQL, with domain events to RabbitMQ.",
+        epilog="Configuration comes from environment variables and .env (every variable is"
+        " described in .env.example). Without DATABASE_URL, an embedded PostgreSQL runs in"
+        " DATA_DIR.",
+    )
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("serve", help="run the HTTP service (migrates first)")
-    commands.add_parser("migrate", help="apply pending SQL migrations")
+    commands.add_parser(
+        "migrate", help="apply pending SQL migrations (as the owner: MIGRATION_DATABASE_URL)"
+    )
     seed = commands.add_parser("seed", help="generate demo users, contacts and groups")
     seed.add_argument("--users", type=int, default=1000, help="how many users (default 1000)")
     seed.add_argument("--groups", type=int, default=None, help="default: one per 100 users")

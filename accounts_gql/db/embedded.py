@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -50,7 +51,11 @@ class EmbeddedPostgres:
 
     def start(self) -> DatabaseRoles:
         try:
-            from pgserver import get_server  # type: ignore[attr-defined]
+            with warnings.catch_warnings():
+                # Where XDG_RUNTIME_DIR is unset (containers, CI), platformdirs
+                # warns as pgserver picks its lock folder; it falls back to /tmp.
+                warnings.filterwarnings("ignore", message="XDG_RUNTIME_DIR")
+                from pgserver import get_server  # type: ignore[attr-defined]
         except ImportError as missing:
             raise EmbeddedUnavailable(
                 "DATABASE_URL is not set and the embedded PostgreSQL is not installed:"

@@ -128,7 +128,11 @@ async def test_phone_numbers_are_stored_in_e164(
 
 async def test_other_values_are_trimmed_only(db: asyncpg.Connection) -> None:
     assert await contacts.normalize_contact_value(db, "email", " A@B.Org ") == "a@b.org"
-    assert await contacts.normalize_contact_value(db, "telegram", "  @Some_One ") == "@Some_One"
+    assert await contacts.normalize_contact_value(db, "matrix", "  @Some_One:m.org ") == (
+        "@Some_One:m.org"
+    )
+    # Telegram usernames ignore case (sql/0011).
+    assert await contacts.normalize_contact_value(db, "telegram", "  @Some_One ") == "@some_one"
 
 
 async def test_a_national_phone_number_without_country_is_refused(
