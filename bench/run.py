@@ -38,6 +38,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import httpx
@@ -58,6 +59,14 @@ from bench.operations import OPERATIONS  # noqa: E402
 
 SERVER_URL = os.environ.get("BENCH_SERVER_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 DATABASE = os.environ.get("BENCH_DATABASE_URL", SERVER_URL.rsplit("/", 1)[0] + "/accounts_bench")
+# The service and the floor connect as a role that may only execute the
+# functions (PRODUCT §6, docs/database.md "Roles"), as deployed; DATABASE's
+# role owns the schema and migrates it, and the peer connects as it.
+SERVICE_ROLE = os.environ.get("BENCH_SERVICE_ROLE", "accounts_bench_service")
+_parts = urlsplit(DATABASE)
+SERVICE_DATABASE = urlunsplit(
+    _parts._replace(netloc=f"{SERVICE_ROLE}@{_parts.hostname}:{_parts.port or 5432}")
+)
 JWT_SECRET = "bench-secret-" + "b" * 32
 # The floor's name in the table, by how its requests take connections.
 _FLOOR_TARGETS = {"statement": "floor", "request": "floor/request"}
@@ -70,7 +79,8 @@ async def prepare(users: int) -> dict[str, dict[str, object]]:
     if not await admin.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
         await admin.execute(f'CREATE DATABASE "{name}"')
     await admin.close()
-    await migrate(DATABASE)
+    await _create_role(DATABASE, SERVICE_ROLE)
+    await migrate(DATABASE, service_role=SERVICE_ROLE)
     db = await asyncpg.connect(DATABASE)
     try:
         have = await db.fetchval("SELECT count(*) FROM accounts.users")
@@ -99,8 +109,19 @@ async def prepare(users: int) -> dict[str, dict[str, object]]:
     }
 
 
+async def _create_role(url: str, role: str) -> None:
+    """The service's role, if missing: it logs in and may do nothing until
+    `migrate` grants it EXECUTE on the functions."""
+    connection = await asyncpg.connect(url)
+    try:
+        if not await connection.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", role):
+            await connection.execute(f'CREATE ROLE "{role}" LOGIN')
+    finally:
+        await connection.close()
+
+
 def settings() -> Settings:
-    return Settings(database_url=DATABASE, jwt_secret=JWT_SECRET, relay_enabled=False)
+    return Settings(database_url=SERVICE_DATABASE, jwt_secret=JWT_SECRET, relay_enabled=False)
 
 
 def admin_token() -> str:
@@ -110,7 +131,7 @@ def admin_token() -> str:
 async def count_statements(variables: dict[str, dict[str, object]]) -> dict[str, int]:
     """Runs each operation once in process and counts its SQL statements."""
     counter = StatementCounter()
-    app = create_app(settings(), DATABASE, counter)
+    app = create_app(settings(), SERVICE_DATABASE, counter)
     counts: dict[str, int] = {}
     headers = {"authorization": f"Bearer {admin_token()}"}
     transport = httpx.ASGITransport(app=app)
@@ -147,7 +168,7 @@ def start_server(
     env = (
         os.environ
         | {
-            "DATABASE_URL": DATABASE,
+            "DATABASE_URL": SERVICE_DATABASE,
             "PORT": str(port),
             "HOST": "127.0.0.1",
             "JWT_SECRET": JWT_SECRET,

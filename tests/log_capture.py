@@ -19,8 +19,12 @@ class LogLines:
     def sink(self, message: Any) -> None:
         self.records.append(message.record)
 
-    def matching(self, text: str) -> list[str]:
-        return [r["message"] for r in self.records if text in r["message"]]
+    def matching(self, text: str, level: str | None = None) -> list[str]:
+        """Messages containing `text` (of `level` and above when given)."""
+        least = logger.level(level).no if level else 0
+        return [
+            r["message"] for r in self.records if text in r["message"] and r["level"].no >= least
+        ]
 
     def tracebacks(self) -> list[str]:
         return [r["message"] for r in self.records if r["exception"] is not None]

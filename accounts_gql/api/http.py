@@ -497,11 +497,11 @@ class GraphQLEndpoint:
                 extensions={"code": "SERVICE_UNAVAILABLE", "retryAfter": RETRY_AFTER},
             ).formatted
         if isinstance(original, DomainError):
+            extensions: dict[str, Any] = {"code": original.kind.name}
+            if original.field:  # the argument at fault, as a ValidationError names it
+                extensions["field"] = original.field
             typed = GraphQLError(
-                original.message,
-                nodes=error.nodes,
-                path=error.path,
-                extensions={"code": original.kind.name},
+                original.message, nodes=error.nodes, path=error.path, extensions=extensions
             )
             return typed.formatted
         rid = request_id.get()

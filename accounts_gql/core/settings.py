@@ -19,6 +19,13 @@ class Settings(BaseSettings):
     app_env: Literal["development", "production"] = "development"
     host: str = "127.0.0.1"
     port: int = 8000
+    # Prometheus metrics at /metrics on a port of their own (api/listeners.py),
+    # never on the public port; unset: no metrics listener.
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    metrics_host: str = "127.0.0.1"
+    # Origins a browser frontend may call from, comma-separated (api/cors.py);
+    # unset: none in production, localhost on any port in development.
+    cors_origins: str | None = None
 
     # The primary, for writes, as the service role (it may only execute the
     # functions of schema accounts). Unset: an embedded PostgreSQL in DATA_DIR.

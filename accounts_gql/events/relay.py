@@ -105,6 +105,7 @@ class Relay:
         self._next_stats = 0.0
         self._next_prune = 0.0
         self._reconnect_delay = settings.relay_backoff_base
+        self._unreachable: set[str] = set()  # "the database", "the broker" while away
         # Counters for logs and tests.
         self.published = 0
         self.failed = 0
@@ -155,6 +156,7 @@ class Relay:
                 await self._close_database()
                 await self._reconnect_later("the database", error)
                 continue
+            self._unreachable.discard("the database")
             try:
                 await self._ensure_broker()
             except Exception as error:
@@ -163,6 +165,7 @@ class Relay:
                 await self._close_broker()
                 await self._reconnect_later("the broker", error)
                 continue
+            self._unreachable.discard("the broker")
             self._reconnect_delay = self.settings.relay_backoff_base
             await self._ensure_listener()
             self._wake.clear()
@@ -185,7 +188,11 @@ class Relay:
                 await self._idle()
 
     async def _reconnect_later(self, what: str, error: BaseException) -> None:
-        logger.warning(
+        # One warning per outage; the retries that follow are debug lines.
+        level = "DEBUG" if what in self._unreachable else "WARNING"
+        self._unreachable.add(what)
+        logger.log(
+            level,
             "outbox relay cannot connect to {} ({}); retrying in {:.1f} s",
             what,
             _describe(error),

@@ -16,6 +16,7 @@ from accounts_gql.services.authorization import (
     require_self_or_admin,
     require_signed_in,
 )
+from accounts_gql.services.bounds import check_json_depth
 
 
 def require_reader(viewer: Viewer) -> None:
@@ -62,6 +63,7 @@ async def create_user(
     roles: list[str] | None,
 ) -> UserRow:
     require_admin(viewer)
+    check_json_depth(profile, "profile")
     return await repository.create_user(
         db, username, display_name, profile, roles or [], actor_id=viewer.user_id
     )
@@ -97,6 +99,7 @@ async def update_user_profile(
 ) -> UserRow:
     require_signed_in(viewer)
     require_self_or_admin(viewer, user_id)
+    check_json_depth(patch, "patch")
     try:
         return await repository.update_user_profile(
             db, user_id, patch, expected_version=expected_version, actor_id=viewer.user_id

@@ -39,6 +39,9 @@ def settings(database_url: str) -> Settings:
         relay_enabled=False,
         db_pool_min=1,
         db_pool_max=5,
+        # In process no port is bound: a request to this port is one to the
+        # metrics listener (api/listeners.py).
+        metrics_port=9464,
     )
 
 

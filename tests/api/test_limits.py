@@ -68,6 +68,18 @@ async def test_aliases(tight: httpx.AsyncClient) -> None:
     assert _code(response) == "TOO_MANY_ALIASES"
 
 
+async def test_typename_aliases_count(tight: httpx.AsyncClient, client: httpx.AsyncClient) -> None:
+    under = "{ a: __typename b: __typename }"
+    over = "{ a: __typename contactTypes { ... on ContactType { b: __typename c: __typename } } }"
+    assert (await _post(tight, {"query": under})).json() == {"data": {"a": "Query", "b": "Query"}}
+    response = await _post(tight, {"query": over})
+    assert (response.status_code, _code(response)) == (400, "TOO_MANY_ALIASES")
+    # The default limit (30) with the 1,000 aliases that used to pass.
+    many = "{ " + " ".join(f"t{i}: __typename" for i in range(1000)) + " }"
+    response = await _post(client, {"query": many})
+    assert (response.status_code, _code(response)) == (400, "TOO_MANY_ALIASES")
+
+
 async def test_tokens(tight: httpx.AsyncClient) -> None:
     # The parser counts the tokens before the final "}": 5 + one per field.
     under = "{ contactTypes { " + "code " * 55 + "} }"  # 60 counted

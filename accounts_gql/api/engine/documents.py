@@ -47,6 +47,26 @@ class PreparedDocument:
         return self.operation_types.get(operation_name)
 
 
+def unlink_tokens(document: DocumentNode) -> None:
+    """Breaks the parser's chain of tokens, keeping every node's location.
+
+    The lexer links each token to the one before and after it, so a parsed
+    document holds a chain of reference cycles as long as its text. A cached
+    document lives long enough to reach the oldest GC generation; evicted, its
+    cycles then wait for a full collection, which the raised thresholds of
+    core/gc_tuning.py make rare: memory grew with every distinct document.
+    Unlinked, an evicted document (and the plan built on it) is freed by
+    reference counting the moment the caches drop it. Locations keep their
+    start, end and source, all that error messages read; tokens no node starts
+    or ends with are freed at once.
+    """
+    token = document.loc.start_token if document.loc is not None else None
+    while token is not None:
+        following = token.next
+        token.prev = token.next = None
+        token = following
+
+
 class DocumentCache:
     def __init__(
         self,
@@ -94,6 +114,7 @@ class DocumentCache:
             document = parse(source, max_tokens=self.max_tokens)
         except GraphQLError as error:
             return PreparedDocument(None, (self._token_limit_error(error) or error,), {})
+        unlink_tokens(document)
         # Without introspection, "did you mean …?" hints would reveal the schema too.
         errors = validate(
             self.schema, document, self.rules, hide_suggestions=not self.introspection

@@ -72,11 +72,13 @@ class _Walk:
                     self.selections(fragment.selection_set, depth, weight, seen | {name})
 
     def field(self, node: FieldNode, depth: int, weight: int, seen: frozenset[str]) -> None:
+        # Every alias is a field the response holds once more, meta fields
+        # (`a: __typename`) too; their depth and cost are nothing to speak of.
+        if node.alias is not None:
+            self.aliases += 1
         if node.name.value.startswith("__"):
             return
         self.depth = max(self.depth, depth)
-        if node.alias is not None:
-            self.aliases += 1
         self.cost += weight
         self.selections(node.selection_set, depth + 1, weight * self.page_size(node), seen)
 

@@ -15,6 +15,7 @@ from accounts_gql.db.pool import Executor
 from accounts_gql.repositories import groups as repository
 from accounts_gql.repositories.groups import GroupRow
 from accounts_gql.repositories.memberships import MembershipRow
+from accounts_gql.services.bounds import check_search
 from accounts_gql.services.reads.contract import Read, Scope
 from accounts_gql.services.reads.loaders import MemberPage, MemberPageKey
 from accounts_gql.services.reads.paging import (
@@ -112,6 +113,7 @@ def groups(
         timestamp_cursors(request)
     else:
         keyed_cursors(request, SLUG_KEY)
+    check_search(search, "search")
 
     async def page() -> list[GroupConnectionRow]:
         found = await repository.groups_page(

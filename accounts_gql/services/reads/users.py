@@ -16,6 +16,7 @@ from accounts_gql.db.pool import Executor
 from accounts_gql.repositories import users as repository
 from accounts_gql.repositories.contacts import ContactRow
 from accounts_gql.repositories.users import UserRow
+from accounts_gql.services.bounds import check_search
 from accounts_gql.services.reads.contract import Read, Ready, Scope
 from accounts_gql.services.reads.paging import (
     PageInfo,
@@ -112,6 +113,7 @@ def users(
     else:
         keyed_cursors(request, USERNAME_KEY)
     filter = filter or UserFilter()
+    check_search(filter.search, "filter.search")
     group_id = decode_id(filter.group_id, "Group") if filter.group_id else None
     count_args = (filter.search, filter.status, group_id, filter.role)
 
