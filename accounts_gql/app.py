@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from accounts_gql.api.cors import cors_options
 from accounts_gql.api.http import GraphQLEndpoint
 from accounts_gql.api.ide import graphiql_asset
+from accounts_gql.api.jwks import jwks_endpoint
 from accounts_gql.api.listeners import PortSplit
 from accounts_gql.api.metrics import MetricsMiddleware, metrics
 from accounts_gql.core.gc_tuning import tune_for_serving
@@ -177,6 +178,7 @@ def create_app(settings: Settings, dsn: str, counter: StatementCounter | None = 
     graphql = GraphQLEndpoint(settings, state)
     app = Starlette(
         routes=[
+            Route("/.well-known/jwks.json", jwks_endpoint(settings), methods=["GET"]),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics),

@@ -209,6 +209,14 @@ def cmd_export_schema(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_new_signing_key(settings: Settings, args: argparse.Namespace) -> int:
+    from accounts_gql.core.keys import new_private_key_entry
+
+    # Only to stdout, for the operator to put into JWT_PRIVATE_KEYS: never logged.
+    sys.stdout.write(new_private_key_entry(args.kid) + "\n")
+    return 0
+
+
 def cmd_plan(settings: Settings, args: argparse.Namespace) -> int:
     """Prints the execution plan of a query (docs/architecture.md)."""
     import orjson
@@ -253,6 +261,10 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--operation", help="the operation to plan, if the document has several")
     export = commands.add_parser("export-schema", help="write the GraphQL SDL")
     export.add_argument("-o", "--output", default=str(SCHEMA_FILE), help="file, or - for stdout")
+    key = commands.add_parser(
+        "new-signing-key", help="print a new Ed25519 'kid:key' entry for JWT_PRIVATE_KEYS"
+    )
+    key.add_argument("kid", help="the key's id, e.g. 2026-12")
     return parser
 
 
@@ -265,6 +277,7 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "events": cmd_events,
     "export-asyncapi": cmd_export_asyncapi,
     "export-schema": cmd_export_schema,
+    "new-signing-key": cmd_new_signing_key,
     "plan": cmd_plan,
 }
 
