@@ -134,3 +134,24 @@ def test_graphql_types_import_nothing_inside_functions() -> None:
                     assert not isinstance(inner, ast.Import | ast.ImportFrom), (
                         f"{name}:{inner.lineno} imports inside {node.name}"
                     )
+
+
+def test_the_engine_imports_no_entity_module() -> None:
+    """api/engine knows fields by what they are declared as, not by entity."""
+    for name, _, tree in modules():
+        if not name.startswith("accounts_gql.api.engine"):
+            continue
+        for _, imported in imports(tree):
+            assert not imported.startswith("accounts_gql.api.types"), f"{name} imports {imported}"
+            entity_reads = imported.startswith("accounts_gql.services.reads.") and not (
+                imported.startswith(
+                    (
+                        "accounts_gql.services.reads.contract",
+                        "accounts_gql.services.reads.paging",
+                    )
+                )
+            )
+            assert not entity_reads, f"{name} imports {imported}"
+            assert not imported.startswith("accounts_gql.repositories"), (
+                f"{name} imports {imported}"
+            )
