@@ -10,13 +10,17 @@ from typing import Any
 
 from loguru import logger
 from starlette.applications import Starlette
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from accounts_gql.api.cors import cors_options
 from accounts_gql.api.http import GraphQLEndpoint
 from accounts_gql.api.ide import graphiql_asset
+from accounts_gql.api.jwks import jwks_endpoint
+from accounts_gql.api.listeners import PortSplit
 from accounts_gql.api.metrics import MetricsMiddleware, metrics
 from accounts_gql.core.gc_tuning import tune_for_serving
 from accounts_gql.core.logging import request_id
@@ -174,15 +178,25 @@ def create_app(settings: Settings, dsn: str, counter: StatementCounter | None = 
     graphql = GraphQLEndpoint(settings, state)
     app = Starlette(
         routes=[
+            Route("/.well-known/jwks.json", jwks_endpoint(settings), methods=["GET"]),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
             Route("/metrics", metrics),
             Route("/graphql", graphql, methods=["GET", "POST"]),
-            Route("/graphql/assets/{name}", graphiql_asset, methods=["GET"]),
+            # GraphiQL's files only where GraphiQL is on (404 otherwise).
+            *(
+                [Route("/graphql/assets/{name}", graphiql_asset, methods=["GET"])]
+                if settings.graphiql_enabled
+                else []
+            ),
         ],
         lifespan=lifespan,
     )
     app.add_middleware(GraphQLShortcut, endpoint=graphql)
     app.add_middleware(MetricsMiddleware)
     app.add_middleware(RequestIdMiddleware)
+    cors = cors_options(settings)
+    if cors is not None:
+        app.add_middleware(CORSMiddleware, **cors)
+    app.add_middleware(PortSplit, metrics_port=settings.metrics_port)
     return app

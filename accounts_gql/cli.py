@@ -50,6 +50,7 @@ def _exit_on_sigterm(signum: int, frame: object) -> None:
 def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     import uvicorn
 
+    from accounts_gql.api.listeners import listening_socket
     from accounts_gql.app import create_app
 
     # uvicorn re-raises SIGTERM once it has drained; turning it into SystemExit
@@ -57,7 +58,7 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     with database_roles(settings) as roles:
         asyncio.run(migrate_as_owner(roles))
-        uvicorn.run(
+        config = uvicorn.Config(
             create_app(settings, roles.service_url),
             host=settings.host,
             port=settings.port,
@@ -69,6 +70,18 @@ def cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
             <= logging.INFO,
             timeout_graceful_shutdown=10,
         )
+        # One server on both ports; the app tells them apart (api/listeners.py).
+        addresses = [(settings.host, settings.port)]
+        if settings.metrics_port is not None:
+            addresses.append((settings.metrics_host, settings.metrics_port))
+        try:
+            sockets = [listening_socket(host, port) for host, port in addresses]
+        except OSError as error:
+            logger.error("cannot listen on {}: {}", addresses, error.strerror or error)
+            return 1
+        if settings.metrics_port is not None:
+            logger.info("metrics on http://{}:{}/metrics", *addresses[1])
+        uvicorn.Server(config).run(sockets=sockets)
     return 0
 
 
@@ -196,6 +209,14 @@ def cmd_export_schema(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_new_signing_key(settings: Settings, args: argparse.Namespace) -> int:
+    from accounts_gql.core.keys import new_private_key_entry
+
+    # Only to stdout, for the operator to put into JWT_PRIVATE_KEYS: never logged.
+    sys.stdout.write(new_private_key_entry(args.kid) + "\n")
+    return 0
+
+
 def cmd_plan(settings: Settings, args: argparse.Namespace) -> int:
     """Prints the execution plan of a query (docs/architecture.md)."""
     import orjson
@@ -240,6 +261,10 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--operation", help="the operation to plan, if the document has several")
     export = commands.add_parser("export-schema", help="write the GraphQL SDL")
     export.add_argument("-o", "--output", default=str(SCHEMA_FILE), help="file, or - for stdout")
+    key = commands.add_parser(
+        "new-signing-key", help="print a new Ed25519 'kid:key' entry for JWT_PRIVATE_KEYS"
+    )
+    key.add_argument("kid", help="the key's id, e.g. 2026-12")
     return parser
 
 
@@ -252,6 +277,7 @@ COMMANDS: dict[str, Callable[[Settings, argparse.Namespace], int]] = {
     "events": cmd_events,
     "export-asyncapi": cmd_export_asyncapi,
     "export-schema": cmd_export_schema,
+    "new-signing-key": cmd_new_signing_key,
     "plan": cmd_plan,
 }
 
@@ -262,6 +288,13 @@ def configuration_problems(settings: Settings, command: str) -> list[str]:
     problems = []
     if settings.db_pool_min > settings.db_pool_max:
         problems.append("DB_POOL_MIN may not exceed DB_POOL_MAX")
+    if any(origin.strip() == "*" for origin in (settings.cors_origins or "").split(",")):
+        problems.append(
+            "CORS_ORIGINS lists origins; '*' would let any site call the API with a user's"
+            " credentials"
+        )
+    if settings.metrics_port is not None and settings.metrics_port == settings.port:
+        problems.append("METRICS_PORT must differ from PORT (metrics stay off the public port)")
     if command == "serve":
         from accounts_gql.core.security import signing_keys
 

@@ -29,7 +29,8 @@ def _serve(env: dict[str, str], tmp_path: Path) -> subprocess.CompletedProcess[s
 
 @pytest.mark.parametrize(
     ("secret", "says"),
-    [(None, "JWT_SECRET is required"), ("short", "at least 32 bytes")],
+    # No keys at all: EdDSA, which needs JWT_PRIVATE_KEYS in production.
+    [(None, "JWT_PRIVATE_KEYS is required"), ("short", "at least 32 bytes")],
 )
 async def test_production_without_a_strong_secret_exits_before_migrating(
     run_id: str, tmp_path: Path, secret: str | None, says: str

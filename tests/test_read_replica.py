@@ -28,6 +28,9 @@ from tests.replica import StreamingReplica
 CREATE = """mutation($u: String!) { createUser(input: {username: $u}) {
     __typename ... on UserPayloadSuccess { user { id username } } } }"""
 READ = "query($u: String!) { user(username: $u) { username } }"
+# The in-process app's metrics port (api/listeners.py): a request "arrives" there.
+METRICS_PORT = 9464
+METRICS_URL = f"http://127.0.0.1:{METRICS_PORT}/metrics"
 
 
 def settings_for(pair: StreamingReplica, **overrides: Any) -> Settings:
@@ -42,6 +45,7 @@ def settings_for(pair: StreamingReplica, **overrides: Any) -> Settings:
         "replica_check_interval": 0.1,
         "replica_max_lag": 30.0,
         "gc_tuning": False,
+        "metrics_port": METRICS_PORT,
         **overrides,
     }
     return Settings(**values)
@@ -179,7 +183,7 @@ async def test_a_lagging_replica_sends_queries_to_the_primary_and_readyz_says_de
             ready = (await client.get("/readyz")).json()
             assert ready["status"] == "degraded"
             assert ready["checks"]["replica"].startswith("lagging: ")
-            metrics = (await client.get("/metrics")).text
+            metrics = (await client.get(METRICS_URL)).text
             assert "accounts_replica_available 0.0" in metrics
             lag = registry.get_sample_value("accounts_replica_lag_seconds")
             assert lag is not None
@@ -218,7 +222,7 @@ async def test_a_replica_that_goes_down_falls_back_to_the_primary(
             down = routed(Route.PRIMARY_REPLICA_DOWN)
             assert await read_user(client, username, token) == {"username": username}
             assert routed(Route.PRIMARY_REPLICA_DOWN) == down + 1
-            assert "accounts_replica_lag_seconds -1.0" in (await client.get("/metrics")).text
+            assert "accounts_replica_lag_seconds -1.0" in (await client.get(METRICS_URL)).text
         finally:
             pair.standby.start()
     async with service(pair) as client:

@@ -65,6 +65,10 @@ def _environment(pair: StreamingReplica, exchange: str, port: int, logs: Path) -
     )
 
 
+# A service replica's base URL -> its metrics listener's.
+METRICS: dict[str, str] = {}
+
+
 def _wait_ready(base: str, process: subprocess.Popen[bytes], within: float = 60) -> None:
     deadline = time.monotonic() + within
     while time.monotonic() < deadline:
@@ -92,11 +96,13 @@ def stack(
             logs = tmp_path / name
             logs.mkdir()
             environment = _environment(streaming_replica, exchange_name, port, logs)
+            metrics_port = free_port()
+            METRICS[f"http://127.0.0.1:{port}"] = f"http://127.0.0.1:{metrics_port}"
             processes.append(
                 subprocess.Popen(
                     [sys.executable, "-m", "accounts_gql.cli", "serve"],
                     cwd=tmp_path,
-                    env=environment | {"PYTHONPATH": str(ROOT)},
+                    env=environment | {"PYTHONPATH": str(ROOT), "METRICS_PORT": str(metrics_port)},
                     stdout=subprocess.DEVNULL,
                     stderr=(logs / "stderr").open("wb"),
                 )
@@ -171,6 +177,7 @@ async def test_a_write_through_one_service_replica_is_read_through_the_other(
                 break
             await asyncio.sleep(0.05)
         assert again.json()["data"]["user"] == {"username": username}
-        metrics = (await client.get(f"{other}/metrics")).text
+        assert (await client.get(f"{other}/metrics")).status_code == 404, "not on the public port"
+        metrics = (await client.get(f"{METRICS[other]}/metrics")).text
         assert 'accounts_read_queries_total{reason="token_ahead",target="primary"} 1.0' in metrics
         assert 'target="replica"' in metrics

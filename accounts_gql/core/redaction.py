@@ -6,7 +6,7 @@ docs/operations.md); this is the last line behind them. It replaces
 
 - the configured secrets themselves, wherever they appear: the passwords of
   DATABASE_URL, READ_DATABASE_URL and RABBITMQ_URL (as written and decoded),
-  JWT_SECRET and every secret of JWT_KEYS;
+  JWT_SECRET and every secret of JWT_KEYS and JWT_PRIVATE_KEYS;
 - what looks like a credential whatever its value: the password of any URL
   (`scheme://user:password@`), `Bearer …` and `Basic …` credentials, JWTs,
   long opaque tokens (refresh tokens, argon2 hashes: 40 or more URL-safe
@@ -83,8 +83,11 @@ def configured_secrets(settings: Settings) -> list[str]:
     ]
     if settings.jwt_secret:
         secrets.append(settings.jwt_secret)
-    for part in (settings.jwt_keys or "").split(","):
+    for part in [
+        *(settings.jwt_keys or "").split(","),
+        *(settings.jwt_private_keys or "").split(","),
+    ]:
         _, _, secret = part.strip().partition(":")
-        if secret:
+        if secret and not secret.startswith("@"):
             secrets.append(secret)
     return secrets

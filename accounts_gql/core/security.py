@@ -1,66 +1,30 @@
-"""Access tokens: verifying the bearer JWT into a Viewer (PRODUCT §6)."""
+"""Access tokens: issuing them, and verifying the bearer JWT into a Viewer (PRODUCT §6).
+
+The keys and the algorithm are core/keys.py's."""
 
 from __future__ import annotations
 
 import time
 import uuid
 from collections.abc import Iterable
-from functools import lru_cache
 
 import jwt
 
 from accounts_gql.core.errors import DomainError, ErrorKind
+from accounts_gql.core.keys import KeySet, key_set
 from accounts_gql.core.settings import Settings
 from accounts_gql.core.viewer import ANONYMOUS, Viewer
 
-# Only these algorithms are accepted, whatever a token's header says.
-ALLOWED_ALGORITHMS = ("HS256",)
 _REQUIRED_CLAIMS = ("exp", "iat", "sub", "iss", "aud", "jti")
-_DEV_SECRET = "development-only-secret-change-me-0123456789"
-# The key id of JWT_SECRET when JWT_KEYS is not set.
-DEFAULT_KID = "default"
-MIN_SECRET_BYTES = 32
 
 
-def signing_secret(settings: Settings) -> str:
-    """The configured secret; in development a fixed one if none is set."""
-    if settings.jwt_secret:
-        return settings.jwt_secret
-    if settings.is_production:
-        raise RuntimeError("JWT_SECRET is required when APP_ENV=production")
-    return _DEV_SECRET
+def signing_keys(settings: Settings) -> KeySet:
+    """The configured key set (core/keys.py); RuntimeError when it is unusable.
 
-
-@lru_cache(maxsize=8)
-def _parse_keys(spec: str) -> tuple[tuple[str, str], ...]:
-    keys: list[tuple[str, str]] = []
-    for part in spec.split(","):
-        kid, sep, secret = part.strip().partition(":")
-        if not sep or not kid or not secret:
-            raise RuntimeError("JWT_KEYS must look like 'kid1:secret1,kid2:secret2'")
-        if any(kid == seen for seen, _ in keys):
-            raise RuntimeError(f"JWT_KEYS names key id {kid!r} twice")
-        keys.append((kid, secret))
-    return tuple(keys)
-
-
-def signing_keys(settings: Settings) -> tuple[tuple[str, str], ...]:
-    """(kid, secret) pairs: the first signs, all verify.
-
-    JWT_KEYS lists them for rotation; without it JWT_SECRET is the single key,
-    with kid "default" (name it so in JWT_KEYS to keep its tokens valid).
+    HS256 secrets must be at least 32 bytes in production; EdDSA needs
+    JWT_PRIVATE_KEYS there.
     """
-    if settings.jwt_keys and settings.jwt_keys.strip():
-        keys = _parse_keys(settings.jwt_keys.strip())
-    else:
-        keys = ((DEFAULT_KID, signing_secret(settings)),)
-    if settings.is_production:
-        for kid, secret in keys:
-            if len(secret.encode()) < MIN_SECRET_BYTES:
-                raise RuntimeError(
-                    f"signing key {kid!r} must be at least {MIN_SECRET_BYTES} bytes in production"
-                )
-    return keys
+    return key_set(settings)
 
 
 def issue_access_token(
@@ -84,8 +48,10 @@ def issue_access_token(
     if session_id is not None:
         # The session it belongs to: `me { sessions { current } }`.
         claims["sid"] = str(session_id)
-    kid, secret = signing_keys(settings)[0]
-    return jwt.encode(claims, secret, algorithm=ALLOWED_ALGORITHMS[0], headers={"kid": kid})
+    keys = key_set(settings)
+    return jwt.encode(
+        claims, keys.signer.signing, algorithm=keys.algorithm, headers={"kid": keys.signer.kid}
+    )
 
 
 def viewer_from_authorization(settings: Settings, header: str | None) -> Viewer:
@@ -133,15 +99,17 @@ def verify_authorization(settings: Settings, header: str) -> tuple[Viewer, float
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise DomainError(ErrorKind.UNAUTHENTICATED, "Use 'Authorization: Bearer <token>'.")
-    keys = dict(signing_keys(settings))
+    keys = key_set(settings)
     try:
-        kid = jwt.get_unverified_header(token.strip()).get("kid")
-        if not isinstance(kid, str) or kid not in keys:
+        key = keys.verifier(jwt.get_unverified_header(token.strip()).get("kid"))
+        if key is None:
             raise jwt.InvalidTokenError("unknown signing key")
+        # Only the key set's own algorithm: an HS256 token "signed" with a public
+        # key, or alg none, is refused whatever its header says.
         claims = jwt.decode(
             token.strip(),
-            keys[kid],
-            algorithms=list(ALLOWED_ALGORITHMS),
+            key,
+            algorithms=[keys.algorithm],
             audience=settings.jwt_audience,
             issuer=settings.jwt_issuer,
             options={"require": list(_REQUIRED_CLAIMS)},

@@ -19,6 +19,13 @@ class Settings(BaseSettings):
     app_env: Literal["development", "production"] = "development"
     host: str = "127.0.0.1"
     port: int = 8000
+    # Prometheus metrics at /metrics on a port of their own (api/listeners.py),
+    # never on the public port; unset: no metrics listener.
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    metrics_host: str = "127.0.0.1"
+    # Origins a browser frontend may call from, comma-separated (api/cors.py);
+    # unset: none in production, localhost on any port in development.
+    cors_origins: str | None = None
 
     # The primary, for writes, as the service role (it may only execute the
     # functions of schema accounts). Unset: an embedded PostgreSQL in DATA_DIR.
@@ -119,6 +126,15 @@ class Settings(BaseSettings):
     # JWT_KEYS rotates signing keys: "kid1:secret1,kid2:secret2", the first signs
     # and all verify; unset, JWT_SECRET is the one key, with kid "default".
     jwt_keys: str | None = Field(default=None, repr=False)
+    # EdDSA (Ed25519, published at /.well-known/jwks.json) or HS256 (shared
+    # secrets); unset: EdDSA unless only JWT_SECRET/JWT_KEYS are configured.
+    jwt_algorithm: Literal["EdDSA", "HS256"] | None = None
+    # Ed25519 private keys, "kid:<base64 of 32 bytes>" or "kid:@<PEM file>",
+    # comma-separated; the first signs, all verify and are published. Unset,
+    # outside production: a key pair generated once into DATA_DIR.
+    jwt_private_keys: str | None = Field(default=None, repr=False)
+    # Cache-Control max-age of /.well-known/jwks.json, in seconds.
+    jwks_max_age: int = Field(default=300, ge=0)
     refresh_token_ttl: int = Field(default=30 * 24 * 3600, gt=0)
     password_min_length: int = Field(default=8, ge=1)
     password_max_length: int = Field(default=128, ge=8)

@@ -25,7 +25,7 @@ from accounts_gql.api.metrics import registry
 from accounts_gql.app import create_app
 from accounts_gql.core.security import issue_access_token
 from accounts_gql.core.settings import Settings
-from tests.api.identity import api_from, identity_app  # noqa: F401 (fixtures)
+from tests.api.identity import api_from, identity_app, identity_config  # noqa: F401 (fixtures)
 
 GraphQL = Callable[..., Awaitable[dict[str, Any]]]
 
@@ -39,6 +39,9 @@ def settings(database_url: str) -> Settings:
         relay_enabled=False,
         db_pool_min=1,
         db_pool_max=5,
+        # In process no port is bound: a request to this port is one to the
+        # metrics listener (api/listeners.py).
+        metrics_port=9464,
     )
 
 

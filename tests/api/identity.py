@@ -1,8 +1,9 @@
 """Fixtures of the identity tests: one app on the run's database that clients reach
 from addresses of their choosing (login throttling, sessions), and GraphQL helpers.
 
-The app hashes with cheap argon2 parameters so that tests sending dozens of
-logins stay quick; throttling and sessions do not depend on the hash's cost.
+The app signs access tokens with EdDSA (two keys of its own) and hashes with cheap
+argon2 parameters so that tests sending dozens of logins stay quick; throttling
+and sessions do not depend on the hash's cost.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import pytest
 from starlette.applications import Starlette
 
 from accounts_gql.app import create_app
+from accounts_gql.core.keys import new_private_key_entry
 from accounts_gql.core.settings import Settings
 
 PASSWORD = "correct horse battery"
@@ -77,15 +79,30 @@ class Api:
         return await self.field(REFRESH, {"input": {"refreshToken": refresh_token}})
 
 
+# Two Ed25519 keys: the first signs, both verify and are published.
+SIGNING_KEYS = f"{new_private_key_entry('identity-new')},{new_private_key_entry('identity-old')}"
+
+
 def identity_settings(settings: Settings, **changes: Any) -> Settings:
     return settings.model_copy(
-        update={"argon2_memory_cost": 1024, "argon2_time_cost": 1, **changes}
+        update={
+            "argon2_memory_cost": 1024,
+            "argon2_time_cost": 1,
+            "jwt_private_keys": SIGNING_KEYS,
+            **changes,
+        }
     )
 
 
 @pytest.fixture(scope="session")
-async def identity_app(settings: Settings, database_url: str) -> AsyncIterator[Starlette]:
-    app = create_app(identity_settings(settings), database_url)
+def identity_config(settings: Settings) -> Settings:
+    """The identity app's settings: EdDSA with SIGNING_KEYS, cheap hashing."""
+    return identity_settings(settings)
+
+
+@pytest.fixture(scope="session")
+async def identity_app(identity_config: Settings, database_url: str) -> AsyncIterator[Starlette]:
+    app = create_app(identity_config, database_url)
     async with app.router.lifespan_context(app):
         yield app
 

@@ -44,7 +44,13 @@ def free_port() -> int:
 class Server:
     """One `accounts-gql serve` process."""
 
-    def __init__(self, database_url: str, workdir: Path, name: str) -> None:
+    def __init__(
+        self,
+        database_url: str,
+        workdir: Path,
+        name: str,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = workdir / f"{name}.log"
@@ -68,6 +74,7 @@ class Server:
             ARGON2_MEMORY_COST="1024",
             ARGON2_TIME_COST="1",
         )
+        env.update(extra_env or {})
         # cwd: no .env of the checkout is read.
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import httpx
 
+from accounts_gql.core.settings import Settings
+
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 
 
@@ -106,9 +108,11 @@ async def test_every_response_carries_a_request_id(client: httpx.AsyncClient) ->
     assert len(response.headers["x-request-id"]) >= 16
 
 
-async def test_metrics_count_requests_in_prometheus_format(client: httpx.AsyncClient) -> None:
+async def test_metrics_count_requests_in_prometheus_format(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
     await client.post("/graphql", json={"query": "{ contactTypes { code } }"})
-    response = await client.get("/metrics")
+    response = await client.get(f"http://127.0.0.1:{settings.metrics_port}/metrics")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
     assert 'accounts_http_requests_total{path="/graphql",status="200"}' in response.text

@@ -119,12 +119,12 @@ async def test_logout_everywhere_keeps_the_current_session_unless_told(
 
 
 async def test_an_admin_sees_and_ends_any_users_sessions(
-    api_from: ApiFrom, settings: Settings, make_user: Any, unique: str
+    api_from: ApiFrom, identity_config: Settings, make_user: Any, unique: str
 ) -> None:
     client = await api_from("192.0.2.44", user_agent="Someone's browser")
     user = await client.sign_up(f"adm{unique}")
     await client.login(f"adm{unique}")
-    admin = token_for(settings, await make_user(roles=("admin",)), ("admin",))
+    admin = token_for(identity_config, await make_user(roles=("admin",)), ("admin",))
 
     seen = await client.field(SESSIONS, {"id": user["user"]["id"]}, token=admin)
     assert [s["userAgent"] for s in seen["sessions"]] == ["Someone's browser"] * 2
