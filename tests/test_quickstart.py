@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import time
 from pathlib import Path
@@ -12,13 +11,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.ports import free_port
+
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def _wait_healthy(base: str, process: subprocess.Popen[bytes], seconds: float) -> None:
@@ -37,7 +32,7 @@ def _wait_healthy(base: str, process: subprocess.Popen[bytes], seconds: float) -
 
 @pytest.mark.slow
 def test_run_command_serves_contact_types_from_an_embedded_database(tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     env = {
         key: value
         for key, value in os.environ.items()

@@ -32,7 +32,8 @@ from tests.events.conftest import (
     exchange_name,
     wait_until,
 )
-from tests.replica import StreamingReplica, free_port
+from tests.ports import free_port
+from tests.replica import StreamingReplica
 from tests.test_compose import SERVICE_REPLICAS, service_environment
 
 __all__ = ["bind_queue", "broker", "exchange_name"]  # the broker's fixtures

@@ -119,16 +119,18 @@ def unseal_successor(presented: str, seal: bytes) -> str:
     return _token_text(bytes(a ^ b for a, b in zip(seal, _seal_pad(presented), strict=True)))
 
 
-def login_throttle(settings: Settings) -> Throttle:
+def throttle(settings: Settings, scope: str, message: str) -> Throttle:
+    """The failed-attempt policy of the login settings, in a scope of its own
+    (recovery requests count apart from logins, under the same numbers)."""
     return Throttle(
-        scope="login",
+        scope=scope,
         max_per_pair=settings.login_max_failures_per_pair,
         max_per_client=settings.login_max_failures_per_client,
         slowdown_after=settings.login_slowdown_after,
         slowdown_max=settings.login_slowdown_max,
         key_window=settings.login_username_window,
         client_window=settings.login_client_window,
-        message=TOO_MANY_LOGINS,
+        message=message,
     )
 
 
@@ -174,7 +176,9 @@ def check_new_password(
 async def _record_attempt(
     db: Executor, settings: Settings, username: str, client_address: str | None
 ) -> None:
-    await repository.throttle_attempt(db, login_throttle(settings), username, client_address)
+    await repository.throttle_attempt(
+        db, throttle(settings, "login", TOO_MANY_LOGINS), username, client_address
+    )
 
 
 async def _upgrade_hash(

@@ -26,8 +26,8 @@ from accounts_gql.core.settings import Settings
 from accounts_gql.db.pool import Executor
 from accounts_gql.repositories import codes as repository
 from accounts_gql.repositories import credentials as credentials_repository
-from accounts_gql.repositories.credentials import Caller, Throttle
-from accounts_gql.services.auth import check_new_password
+from accounts_gql.repositories.credentials import Caller
+from accounts_gql.services.auth import check_new_password, throttle
 from accounts_gql.services.codes import (
     INVALID_CODE,
     code_limits,
@@ -41,19 +41,6 @@ RESET = "The password is reset and every session has ended; sign in with the new
 TOO_MANY_REQUESTS = "Too many recovery requests; try again later."
 # Usernames are at most 32 characters, email addresses 320.
 _MAX_LOGIN_LENGTH = 320
-
-
-def reset_throttle(settings: Settings) -> Throttle:
-    return Throttle(
-        scope="reset",
-        max_per_pair=settings.login_max_failures_per_pair,
-        max_per_client=settings.login_max_failures_per_client,
-        slowdown_after=settings.login_slowdown_after,
-        slowdown_max=settings.login_slowdown_max,
-        key_window=settings.login_username_window,
-        client_window=settings.login_client_window,
-        message=TOO_MANY_REQUESTS,
-    )
 
 
 def _checked_login(login: str) -> str:
@@ -75,7 +62,7 @@ async def request_password_reset(
     try:
         login = _checked_login(login)
         await credentials_repository.throttle_attempt(
-            db, reset_throttle(settings), login, caller.client_address
+            db, throttle(settings, "reset", TOO_MANY_REQUESTS), login, caller.client_address
         )
         await repository.request_password_reset(db, login, new_code(), code_limits(settings))
         return REQUESTED

@@ -18,7 +18,7 @@ from websockets.exceptions import ConnectionClosed
 from accounts_gql.app import create_app
 from accounts_gql.core.security import issue_access_token
 from accounts_gql.core.settings import Settings
-from tests.replica import free_port
+from tests.ports import free_port
 
 PROTOCOL = "graphql-transport-ws"
 EVENTS = """subscription Events($types: [String!], $after: ID) {

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,8 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 SERVER = Path(sys.executable).parent / "accounts-gql"
@@ -32,13 +33,6 @@ LOGIN = """mutation($input: LoginInput!) { login(input: $input) {
     ... on Error { message } } }"""
 SIGN_UP = """mutation($input: SignUpInput!) { signUp(input: $input) {
     __typename ... on AuthPayload { user { id } } ... on Error { message } } }"""
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 class Server:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +16,7 @@ import httpx
 
 from accounts_gql.app import create_app
 from accounts_gql.core.settings import Settings
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 ASSET = "/graphql/assets/graphiql.min.js"
@@ -67,16 +67,10 @@ async def test_graphiql_files_are_served_only_with_graphiql_on(settings: Setting
         assert "GraphiQL" not in page.text
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 def test_serve_listens_for_metrics_on_a_port_of_their_own(
     database_url: str, tmp_path: Path
 ) -> None:
-    port, metrics_port = _free_port(), _free_port()
+    port, metrics_port = free_port(), free_port()
     env = os.environ | {
         "DATABASE_URL": database_url,
         "JWT_SECRET": "m" * 40,

@@ -14,7 +14,6 @@ import contextlib
 import os
 import secrets
 import signal
-import socket
 import sys
 import uuid
 from collections.abc import AsyncIterator
@@ -29,6 +28,7 @@ import pytest
 from accounts_gql.core.security import issue_access_token
 from accounts_gql.core.settings import Settings
 from tests.conftest import admin_execute, database_url_for
+from tests.ports import free_port
 from tests.proxy import TcpProxy
 
 # A password with characters a URL must escape: both spellings are secrets.
@@ -55,12 +55,6 @@ async def secret_role_database(run_id: str, unique: str) -> AsyncIterator[tuple[
     yield role, database
     await admin_execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
     await admin_execute(f'DROP ROLE IF EXISTS "{role}"')
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 async def _gql(
@@ -104,7 +98,7 @@ async def test_no_secret_in_any_log_line(
     dsn = database_url_for(
         f"postgresql://{role}:{quote(DB_PASSWORD, safe='')}@127.0.0.1:{pg_proxy.port}/x", database
     )
-    port = _free_port()
+    port = free_port()
     log_dir = tmp_path / "logs"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("JWT_", "LOG_", "DB_"))} | {
         "APP_ENV": app_env,
