@@ -11,7 +11,9 @@ Dispatch waits two rounds of the loop, as Strawberry's does, so that resolvers
 graphql-core starts as tasks in one round still join the batch. A caller that
 knows when every key of a round has been asked for (an execution plan's level)
 collects the new batches instead and fetches them itself (`Batching`): no task,
-no callback and no future for a batch nobody had to wait for.
+no callback and no future for a batch nobody had to wait for, and, given a
+`together` function, the batches of every loader in one go (one statement for a
+level's batch reads, services/reads/loaders.py).
 """
 
 from __future__ import annotations
@@ -24,6 +26,10 @@ K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 
 BatchFunction = Callable[[list[K]], Awaitable[Sequence[V]]]
+# Fetches the batches of several loaders at once: their values, or what failed.
+Together = Callable[
+    [list[tuple["Loader[Any, Any]", list[Any]]]], Awaitable[list[Sequence[Any] | Exception]]
+]
 
 
 class Batch(Generic[K, V]):
@@ -55,14 +61,16 @@ class Batching:
 
     By default each new batch is fetched in a task of its own, two rounds of the
     loop later. Between `collect()` and `dispatch()` new batches are kept for the
-    caller instead, who fetches them one after the other in its own task.
+    caller instead, who fetches them in its own task: all at once by `together`
+    when given, else one after the other.
     """
 
-    __slots__ = ("_collected", "_collecting")
+    __slots__ = ("_collected", "_collecting", "_together")
 
-    def __init__(self) -> None:
+    def __init__(self, together: Together | None = None) -> None:
         self._collecting = False
         self._collected: list[Loader[Any, Any]] = []
+        self._together = together
 
     def collect(self) -> None:
         self._collecting = True
@@ -77,8 +85,23 @@ class Batching:
         """Fetches the batches collected since `collect()`, and collects no more."""
         self._collecting = False
         collected, self._collected = self._collected, []
-        for loader in collected:
-            await loader.dispatch_pending()
+        if self._together is None or len(collected) < 2:
+            for loader in collected:
+                await loader.dispatch_pending()
+            return
+        taken = [(loader, batch) for loader in collected if (batch := loader.take_pending())]
+        for loader, batch in taken:
+            if not batch.keys:  # every key was primed meanwhile
+                loader.answer(batch, [])
+        taken = [(loader, batch) for loader, batch in taken if batch.keys]
+        wanted = [(loader, list(batch.keys)) for loader, batch in taken]
+        answers: list[Sequence[Any] | Exception]
+        try:
+            answers = await self._together(wanted)
+        except Exception as error:
+            answers = [error] * len(taken)
+        for (loader, batch), answer in zip(taken, answers, strict=True):
+            loader.answer(batch, answer)
 
     def schedule(self) -> None:
         """Stops collecting and leaves the collected batches to their own tasks,
@@ -90,11 +113,18 @@ class Batching:
 
 
 class Loader(Generic[K, V]):
+    """`source`: what its batches are read from, for the `together` function of its
+    batching (opaque here)."""
+
     def __init__(
-        self, batch_function: BatchFunction[K, V], batching: Batching | None = None
+        self,
+        batch_function: BatchFunction[K, V],
+        batching: Batching | None = None,
+        source: Any = None,
     ) -> None:
         self._batch_function = batch_function
         self._batching = batching
+        self.source = source
         self._values: dict[K, V] = {}
         # The batch of each key asked for: waiting for dispatch, in flight, failed
         # (or answered: `_values` is looked at first).
@@ -191,19 +221,30 @@ class Loader(Generic[K, V]):
             return  # fetched already, by whichever of the two came first
         self._pending = None
         keys = list(batch.keys)
+        answer: Sequence[V] | Exception
         try:
-            if keys:
-                values = await self._batch_function(keys)
-                if len(values) != len(keys):
-                    raise ValueError(f"{len(keys)} keys but {len(values)} values")
-                batch.values = dict(zip(keys, values, strict=True))
-                self._values.update(batch.values)
-                for key in batch.cleared:
-                    self._values.pop(key, None)
-            else:  # every key was primed meanwhile
-                batch.values = {}
+            answer = await self._batch_function(keys) if keys else []
         except Exception as error:
-            batch.error = error
+            answer = error
+        self.answer(batch, answer)
+
+    def take_pending(self) -> Batch[K, V] | None:
+        """The pending batch, for a caller that fetches it and gives `answer`."""
+        batch, self._pending = self._pending, None
+        return batch
+
+    def answer(self, batch: Batch[K, V], answer: Sequence[V] | Exception) -> None:
+        """Answers a batch: each key's value, in the batch's order, or an error."""
+        keys = list(batch.keys)
+        if isinstance(answer, Exception):
+            batch.error = answer
+        elif len(answer) != len(keys):
+            batch.error = ValueError(f"{len(keys)} keys but {len(answer)} values")
+        else:
+            batch.values = dict(zip(keys, answer, strict=True))
+            self._values.update(batch.values)
+            for key in batch.cleared:
+                self._values.pop(key, None)
         if batch.done is not None:
             batch.done.set_result(None)
 

@@ -9,6 +9,7 @@ from datetime import datetime
 import asyncpg
 
 from accounts_gql.db.pool import Executor
+from accounts_gql.repositories.batches import BatchCall, fetch_rows
 from accounts_gql.repositories.errors import domain_errors
 
 
@@ -34,9 +35,12 @@ async def list_contact_types(db: Executor, include_inactive: bool = False) -> li
     return [_row(record) for record in records]
 
 
+CONTACT_TYPES_BY_IDS = BatchCall("SELECT * FROM accounts.contact_types_by_ids($1)", _row)
+
+
 async def contact_types_by_ids(db: Executor, ids: list[uuid.UUID]) -> list[ContactTypeRow]:
-    records = await db.fetch("SELECT * FROM accounts.contact_types_by_ids($1)", ids)
-    return [_row(record) for record in records]
+    rows: list[ContactTypeRow] = await fetch_rows(db, CONTACT_TYPES_BY_IDS, ids)
+    return rows
 
 
 async def create_contact_type(

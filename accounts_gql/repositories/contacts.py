@@ -10,6 +10,7 @@ import asyncpg
 
 # Re-exported: callers of this module name their executor from here.
 from accounts_gql.db.pool import Executor as Executor
+from accounts_gql.repositories.batches import BatchCall, fetch_rows
 from accounts_gql.repositories.errors import domain_errors
 
 
@@ -44,19 +45,21 @@ _SET_PRIMARY = _write("accounts.set_primary_contact($1, $2)")
 _DEACTIVATE = _write("accounts.deactivate_contact($1, $2)")
 
 
+# The contacts of these users ($2: inactive ones too), ordered by user, then oldest first.
+CONTACTS_BY_USER_IDS = BatchCall("SELECT * FROM accounts.contacts_by_user_ids($1, $2)", _row)
+CONTACTS_BY_IDS = BatchCall("SELECT * FROM accounts.contacts_by_ids($1)", _row)
+
+
 async def contacts_by_user_ids(
     db: Executor, user_ids: list[uuid.UUID], include_inactive: bool = False
 ) -> list[ContactRow]:
-    """The contacts of these users, ordered by user, then oldest first."""
-    records = await db.fetch(
-        "SELECT * FROM accounts.contacts_by_user_ids($1, $2)", user_ids, include_inactive
-    )
-    return [_row(record) for record in records]
+    rows: list[ContactRow] = await fetch_rows(db, CONTACTS_BY_USER_IDS, user_ids, include_inactive)
+    return rows
 
 
 async def contacts_by_ids(db: Executor, ids: list[uuid.UUID]) -> list[ContactRow]:
-    records = await db.fetch("SELECT * FROM accounts.contacts_by_ids($1)", ids)
-    return [_row(record) for record in records]
+    rows: list[ContactRow] = await fetch_rows(db, CONTACTS_BY_IDS, ids)
+    return rows
 
 
 async def _write_one(db: Executor, statement: str, *args: object) -> ContactRow:

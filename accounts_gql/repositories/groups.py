@@ -9,6 +9,7 @@ from datetime import datetime
 import asyncpg
 
 from accounts_gql.db.pool import Executor
+from accounts_gql.repositories.batches import BatchCall, fetch_rows
 from accounts_gql.repositories.errors import domain_errors
 from accounts_gql.repositories.pages import Cursor, cursor_args
 
@@ -34,8 +35,14 @@ def _row(record: asyncpg.Record) -> GroupRow:
     return GroupRow(*record)
 
 
+GROUPS_BY_IDS = BatchCall("SELECT * FROM accounts.groups_by_ids($1)", _row)
+# (group id, member count) of each group that has members.
+MEMBER_COUNTS = BatchCall("SELECT * FROM accounts.group_member_counts($1)", tuple)
+
+
 async def groups_by_ids(db: Executor, ids: list[uuid.UUID]) -> list[GroupRow]:
-    return [_row(r) for r in await db.fetch("SELECT * FROM accounts.groups_by_ids($1)", ids)]
+    rows: list[GroupRow] = await fetch_rows(db, GROUPS_BY_IDS, ids)
+    return rows
 
 
 async def group_by_slug(db: Executor, slug: str) -> GroupRow | None:
@@ -74,8 +81,7 @@ async def groups_count(db: Executor, search: str | None = None) -> int:
 
 
 async def group_member_counts(db: Executor, ids: list[uuid.UUID]) -> dict[uuid.UUID, int]:
-    records = await db.fetch("SELECT * FROM accounts.group_member_counts($1)", ids)
-    return {record["group_id"]: record["member_count"] for record in records}
+    return dict(await fetch_rows(db, MEMBER_COUNTS, ids))
 
 
 async def _write(db: Executor, call: str, *args: object) -> GroupRow:

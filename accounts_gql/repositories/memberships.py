@@ -5,10 +5,10 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-
-import asyncpg
+from typing import Any
 
 from accounts_gql.db.pool import Executor
+from accounts_gql.repositories.batches import BatchCall, fetch_rows
 from accounts_gql.repositories.errors import domain_errors
 from accounts_gql.repositories.pages import Cursor, cursor_args
 
@@ -31,13 +31,39 @@ class MemberPageRow:
     has_more: bool
 
 
-def _row(record: asyncpg.Record) -> MembershipRow:
+def _row(record: Any) -> MembershipRow:
     return MembershipRow(*record)
 
 
+def _page_row(record: Any) -> MemberPageRow:
+    group_id, user_id, role, joined_at, added_by, has_more = record
+    membership = MembershipRow(user_id, group_id, role, joined_at, added_by)
+    return MemberPageRow(group_id, membership, has_more)
+
+
+MEMBERSHIPS_BY_USER_IDS = BatchCall("SELECT * FROM accounts.memberships_by_user_ids($1)", _row)
+# A page of members for each group ($1), in one statement: first, last, the
+# cursors' (key, id) after and before, role.
+MEMBER_PAGES = BatchCall(
+    "SELECT * FROM accounts.member_pages($1, $2, $3, $4, $5, $6, $7, $8)", _page_row
+)
+
+
 async def memberships_by_user_ids(db: Executor, user_ids: list[uuid.UUID]) -> list[MembershipRow]:
-    records = await db.fetch("SELECT * FROM accounts.memberships_by_user_ids($1)", user_ids)
-    return [_row(record) for record in records]
+    rows: list[MembershipRow] = await fetch_rows(db, MEMBERSHIPS_BY_USER_IDS, user_ids)
+    return rows
+
+
+def member_page_args(
+    *,
+    first: int | None = None,
+    last: int | None = None,
+    after: Cursor | None = None,
+    before: Cursor | None = None,
+    role: str | None = None,
+) -> tuple[object, ...]:
+    """MEMBER_PAGES' arguments after the group ids."""
+    return (first, last, *cursor_args(after, before), role)
 
 
 async def member_pages(
@@ -51,29 +77,9 @@ async def member_pages(
     role: str | None = None,
 ) -> list[MemberPageRow]:
     """A page of members for each group, in one statement."""
-    async with domain_errors():
-        records = await db.fetch(
-            "SELECT * FROM accounts.member_pages($1, $2, $3, $4, $5, $6, $7, $8)",
-            group_ids,
-            first,
-            last,
-            *cursor_args(after, before),
-            role,
-        )
-    return [
-        MemberPageRow(
-            group_id=record["group_id"],
-            membership=MembershipRow(
-                record["user_id"],
-                record["group_id"],
-                record["role"],
-                record["joined_at"],
-                record["added_by"],
-            ),
-            has_more=record["has_more"],
-        )
-        for record in records
-    ]
+    arguments = member_page_args(first=first, last=last, after=after, before=before, role=role)
+    rows: list[MemberPageRow] = await fetch_rows(db, MEMBER_PAGES, group_ids, *arguments)
+    return rows
 
 
 async def _write(db: Executor, call: str, *args: object) -> MembershipRow:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from accounts_gql.db.pool import Executor
+from accounts_gql.repositories.batches import BatchCall, fetch_rows
 
 _COLUMNS = (
     "id, user_id, created_at, last_used_at, expires_at, user_agent, client_address,"
@@ -69,7 +71,14 @@ async def end_user_sessions(
     return ended
 
 
+def _row(record: Any) -> SessionRow:
+    return SessionRow(*record)
+
+
+# The live sessions of many users, each user's oldest first.
+SESSIONS_OF_USERS = BatchCall(f"SELECT {_COLUMNS} FROM accounts.sessions_of_users($1)", _row)
+
+
 async def sessions_of_users(db: Executor, user_ids: list[uuid.UUID]) -> list[SessionRow]:
-    """The live sessions of many users, each user's oldest first."""
-    records = await db.fetch(f"SELECT {_COLUMNS} FROM accounts.sessions_of_users($1)", user_ids)
-    return [SessionRow(*record) for record in records]
+    rows: list[SessionRow] = await fetch_rows(db, SESSIONS_OF_USERS, user_ids)
+    return rows

@@ -10,6 +10,7 @@ from typing import Any
 import asyncpg
 
 from accounts_gql.db.pool import Executor
+from accounts_gql.repositories.batches import BatchCall, fetch_rows
 from accounts_gql.repositories.errors import domain_errors
 from accounts_gql.repositories.pages import Cursor, cursor_args
 
@@ -47,10 +48,12 @@ async def _write(db: Executor, call: str, *args: object) -> UserRow:
     return _row(record)
 
 
+USERS_BY_IDS = BatchCall(f"SELECT {_COLUMNS} FROM accounts.users_by_ids($1)", _row)
+
+
 async def users_by_ids(db: Executor, ids: list[uuid.UUID]) -> list[UserRow]:
-    async with domain_errors():
-        records = await db.fetch(f"SELECT {_COLUMNS} FROM accounts.users_by_ids($1)", ids)
-    return [_row(record) for record in records]
+    rows: list[UserRow] = await fetch_rows(db, USERS_BY_IDS, ids)
+    return rows
 
 
 async def user_by_username(db: Executor, username: str) -> UserRow | None:

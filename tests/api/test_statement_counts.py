@@ -13,11 +13,12 @@ import httpx
 import pytest
 
 from accounts_gql.app import create_app
+from accounts_gql.core.ids import decode_id
 from accounts_gql.core.security import issue_access_token
 from accounts_gql.core.settings import Settings
 from accounts_gql.db.pool import StatementCounter
 
-Counted = Callable[[str, dict[str, Any]], Awaitable[tuple[int, dict[str, Any]]]]
+Counted = Callable[..., Awaitable[tuple[int, dict[str, Any]]]]
 
 Q2 = """query($first: Int!, $search: String) {
   users(first: $first, filter: {search: $search}) {
@@ -38,11 +39,12 @@ NESTED_MEMBERS = """query($first: Int!, $search: String) {
   }
 }"""
 
-# Q2: the users page, contacts, contact types, memberships, groups.
-Q2_STATEMENTS = 5
-# The users page, memberships, groups, one member page statement for all groups,
-# and the member users not on the page.
-NESTED_STATEMENTS = 5
+# Q2: the users page; then the contacts with their types and the memberships
+# with their groups in one statement (repositories/batches.py).
+Q2_STATEMENTS = 2
+# The users page; the memberships with their groups; one member page call for
+# all groups with the member users not on the page.
+NESTED_STATEMENTS = 3
 
 
 @pytest.fixture(scope="module")
@@ -84,10 +86,14 @@ async def counted(settings: Settings, database_url: str, seed_batch: str) -> Asy
     """Runs a query as an admin on an app of its own; the statements it sent, and the body."""
     counter = RequestStatements()
     app = create_app(settings, database_url, counter)
-    token = issue_access_token(settings, uuid.uuid4(), ("admin",))
-    headers = {"authorization": f"Bearer {token}"}
 
-    async def run(query: str, variables: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    async def run(
+        query: str, variables: dict[str, Any], viewer: uuid.UUID | None = None
+    ) -> tuple[int, dict[str, Any]]:
+        """As an admin; `viewer`: that user, without the admin role."""
+        roles = ("admin",) if viewer is None else ()
+        token = issue_access_token(settings, viewer or uuid.uuid4(), roles)
+        headers = {"authorization": f"Bearer {token}"}
         before = counter.count
         response = await http.post(
             "/graphql", json={"query": query, "variables": variables}, headers=headers
@@ -143,3 +149,121 @@ async def test_counts_agree_across_page_sizes(counted: Counted, seed_batch: str)
         counts[first], _ = await counted(Q2, {"first": first, "search": seed_batch})
     print(f"Q2 statements by page size: {counts}")
     assert set(counts.values()) == {Q2_STATEMENTS}
+
+
+Q1 = """query($id: ID!) {
+  user(id: $id) {
+    id username displayName
+    contacts { id value isPrimary type { code } }
+    memberships { role joinedAt group { id slug name } }
+  }
+}"""
+
+Q3 = """query($id: ID!) {
+  group(id: $id) {
+    id slug name memberCount
+    members(first: 100) { edges { cursor node { role joinedAt user { id username } } } }
+  }
+}"""
+
+ME_GROUPS = """{
+  me { username groups { edges { node { slug members(first: 10) {
+    edges { node { role user { username contacts { value } } } }
+  } } } } }
+}"""
+
+NODES = """query($ids: [ID!]!) {
+  nodes(ids: $ids) {
+    __typename
+    ... on User { username }
+    ... on Group { slug }
+    ... on Contact { value }
+    ... on ContactType { code }
+  }
+}"""
+
+FILTERED = """query($search: String) {
+  users(first: 20, filter: {search: $search, status: ACTIVE}) {
+    edges { node {
+      username contacts { value type { code } } primaryContact(type: "email") { value }
+    } }
+  }
+}"""
+
+
+async def batch_ids(counted: Counted, batch: str) -> dict[str, Any]:
+    """Global ids of a user of the batch, its first group, a contact and its type."""
+    _, body = await counted(
+        """query($s: String) { users(first: 1, filter: {search: $s}) { edges { node {
+             id contacts { id type { id } } memberships { group { id } } } } } }""",
+        {"s": batch},
+    )
+    user = body["data"]["users"]["edges"][0]["node"]
+    return {
+        "user": user["id"],
+        "group": user["memberships"][0]["group"]["id"],
+        "contact": user["contacts"][0]["id"],
+        "type": user["contacts"][0]["type"]["id"],
+    }
+
+
+async def test_q1_is_one_statement(counted: Counted, seed_batch: str) -> None:
+    """The user, and below it its contacts with their types and its memberships with
+    their groups: keys PostgreSQL takes from the rows above, in the same statement."""
+    ids = await batch_ids(counted, seed_batch)
+    statements, body = await counted(Q1, {"id": ids["user"]})
+    user = body["data"]["user"]
+    assert user["contacts"]
+    assert all(contact["type"]["code"] for contact in user["contacts"])
+    assert all(membership["group"]["slug"] for membership in user["memberships"])
+    assert statements == 1
+
+
+async def test_q3_is_two_statements(counted: Counted, seed_batch: str) -> None:
+    """The group with its member count; the member page with the members."""
+    ids = await batch_ids(counted, seed_batch)
+    statements, body = await counted(Q3, {"id": ids["group"]})
+    group = body["data"]["group"]
+    assert group["memberCount"] == len(group["members"]["edges"]) > 10
+    assert all(edge["node"]["user"]["username"] for edge in group["members"]["edges"])
+    assert statements == 2
+
+
+async def test_me_with_groups_and_their_members(counted: Counted, seed_batch: str) -> None:
+    """Me with my memberships and their groups; then the member pages with their
+    users and the users' contacts, which only their owners and admins see."""
+    ids = await batch_ids(counted, seed_batch)
+    viewer = decode_id(ids["user"], "User")
+    statements, body = await counted(ME_GROUPS, {}, viewer)
+    me = body["data"]["me"]
+    members = [
+        edge["node"]
+        for group in me["groups"]["edges"]
+        for edge in group["node"]["members"]["edges"]
+    ]
+    assert len(members) == 10 * len(me["groups"]["edges"]) > 0
+    others = [member for member in members if member["user"]["username"] != me["username"]]
+    assert others
+    assert all(member["user"]["contacts"] is None for member in others)
+    assert statements == 2
+
+
+async def test_nodes_of_mixed_types_are_one_statement(counted: Counted, seed_batch: str) -> None:
+    ids = await batch_ids(counted, seed_batch)
+    statements, body = await counted(NODES, {"ids": list(ids.values())})
+    assert [node["__typename"] for node in body["data"]["nodes"]] == [
+        "User",
+        "Group",
+        "Contact",
+        "ContactType",
+    ]
+    assert statements == 1
+
+
+async def test_a_filtered_page_with_contacts(counted: Counted, seed_batch: str) -> None:
+    """The page; the contacts (both fields share them) with their types."""
+    statements, body = await counted(FILTERED, {"search": seed_batch})
+    edges = body["data"]["users"]["edges"]
+    assert len(edges) == 20
+    assert all(edge["node"]["primaryContact"]["value"] for edge in edges)
+    assert statements == 2

@@ -114,6 +114,8 @@ class PlanRun:
         self.variables = variables
 
     async def execute(self, plan: Plan) -> dict[str, Any]:
+        if plan.follows:
+            self.scope.loaders.follow(plan.follows)
         data: dict[str, Any] = {}
         level: list[Batch] = [(plan.fields, [None], [data])]
         while level:

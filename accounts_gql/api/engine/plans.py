@@ -173,6 +173,31 @@ def field_plan(
 class Plan:
     operation: OperationDefinitionNode
     fields: list[FieldPlan]
+    # (loader, follower, column): the loads of a level below that the plan has
+    # fetched with those of the level above (services/reads/loaders.py).
+    follows: frozenset[tuple[str, str, str]] = frozenset()
+
+
+def follows(fields: list[FieldPlan]) -> frozenset[tuple[str, str, str]]:
+    """What the reads of a plan declare about the loaders they ask: a read keyed by
+    its parent's attribute follows the loaders whose rows its parents are."""
+    links: set[tuple[str, str, str]] = set()
+
+    def walk(fields: list[FieldPlan], rows: tuple[str, ...]) -> None:
+        for plan in fields:
+            below = rows
+            if plan.kind is FieldKind.READ:
+                assert plan.source is not None
+                read = plan.source.read
+                if read.key is not None:
+                    links.update((loader, *read.key) for loader in rows)
+                links.update(read.links)
+                below = read.rows
+            for child in [plan.child or [], *(plan.children or {}).values()]:
+                walk(child, below)
+
+    walk(fields, ())
+    return frozenset(links)
 
 
 # A variable's name, signature and whether its type is non-null.
@@ -253,7 +278,8 @@ class PlanBuilder:
     def build(self, operation: OperationDefinitionNode) -> Plan:
         root = self.graphql_schema.query_type
         assert root is not None
-        return Plan(operation, self.object_fields(root, [operation.selection_set]))
+        fields = self.object_fields(root, [operation.selection_set])
+        return Plan(operation, fields, follows(fields))
 
     def object_fields(
         self, object_type: GraphQLObjectType, selection_sets: list[SelectionSetNode]

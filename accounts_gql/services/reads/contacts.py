@@ -30,6 +30,12 @@ async def contact_types(
     return [found] * len(roots)
 
 
-CONTACT_TYPE = Read("Contact", "type", contacts_type)
-CONTACT_USER = Read("Contact", "user", contacts_user)
+CONTACT_TYPE = Read(
+    "Contact",
+    "type",
+    contacts_type,
+    rows=("contact_type",),
+    key=("contact_type", "contact_type_id"),
+)
+CONTACT_USER = Read("Contact", "user", contacts_user, rows=("user",), key=("user", "user_id"))
 CONTACT_TYPES = Read("Query", "contactTypes", contact_types)

@@ -11,6 +11,12 @@ A batch function asks its loaders (services/reads/loaders.py) before it returns,
 so that the loads of one level share one batch however its results are awaited.
 It may make its statements cheaper (another repository call, another loader)
 without the GraphQL types noticing: they see only this contract.
+
+Reads also say which loaders they ask, so that an execution plan can have the
+loads of a level below fetched with those of the level above (`Loaders.follow`):
+`rows` are the loaders whose rows the objects below the field are, `key` the
+loader the field asks with an attribute of its parent, `links` loaders the
+read itself asks one after the other.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from accounts_gql.services.authorization import (
     can_see_private,
     require_signed_in,
 )
-from accounts_gql.services.reads.loaders import Loaders
+from accounts_gql.services.reads.loaders import SOURCES, Link, Loaders
 
 # One result per parent, now or once awaited.
 Results = list[Any] | Awaitable[list[Any]]
@@ -54,6 +60,8 @@ class Read:
 
     `awaits`: whether `batch` answers with an awaitable (else a list at once).
     `owner`: for SELF_OR_ADMIN, the id of the user a parent belongs to.
+    `rows`, `key`, `links`: the loaders it asks (see the module); a key is the
+    loader and the parent's attribute (a column of the parent's rows) it asks with.
     """
 
     type_name: str
@@ -61,6 +69,9 @@ class Read:
     batch: BatchFunction
     awaits: bool = True
     owner: Callable[[Any], uuid.UUID] | None = None
+    rows: tuple[str, ...] = ()
+    key: tuple[str, str] | None = None
+    links: tuple[Link, ...] = ()
     visibility: Visibility = field(init=False)
 
     def __post_init__(self) -> None:
@@ -68,6 +79,10 @@ class Read:
         object.__setattr__(self, "visibility", VISIBILITY[key])
         if (self.visibility is Visibility.SELF_OR_ADMIN) != (self.owner is not None):
             raise TypeError(f"{key}: an owner goes with SELF_OR_ADMIN, and only with it")
+        named = {*self.rows, *(self.key or ())[:1]}
+        named.update(name for link in self.links for name in link[:2])
+        if unknown := named - SOURCES.keys():
+            raise TypeError(f"{key}: no loader named {sorted(unknown)}")
         READS[key] = self
 
     def __call__(self, scope: Scope, parents: list[Any], arguments: Mapping[str, Any]) -> Results:

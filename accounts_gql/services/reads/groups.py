@@ -168,8 +168,8 @@ def groups_members(
     return connections()
 
 
-GROUP = Read("Query", "group", group)
+GROUP = Read("Query", "group", group, rows=("group",))
 GROUPS = Read("Query", "groups", groups)
 GROUPS_TOTAL_COUNT = Read("GroupConnection", "totalCount", groups_total_count)
-GROUP_MEMBER_COUNT = Read("Group", "memberCount", groups_member_count)
-GROUP_MEMBERS = Read("Group", "members", groups_members)
+GROUP_MEMBER_COUNT = Read("Group", "memberCount", groups_member_count, key=("member_count", "id"))
+GROUP_MEMBERS = Read("Group", "members", groups_members, rows=("member_page",))

@@ -1,18 +1,26 @@
 """The dataloaders of one request (PRODUCT §4), over the repositories' batch reads.
 
 Created per request, so no caller ever sees rows cached for another. A loader is
-how a batch read of a repository (`…_by_ids(uuid[])`) is called per request: the
-keys a level of the query asks for in one round are fetched by one statement.
+how a batch read of a repository (`…_by_ids(uuid[])`, repositories/batches.py)
+is called per request: the keys a level of the query asks for in one round are
+fetched by one call, and the calls of every loader of a level by one statement.
 The loaders read through the request's executor: its one connection for a query
 (see RequestConnection), the primary after a mutation, so that a payload shows
 what was just written.
+
+A loader may also be followed (`Loaders.follow`): whenever it fetches, the keys
+another loader will be asked for, a column of its rows (a membership's group id),
+are fetched in the same statement and cached there. An execution plan knows
+which reads lie below which (services/reads/contract.py, `Read.rows` and
+`Read.key`) and says so before it runs; a follower's values are what its own
+fetch would have given, so nothing but the number of statements changes.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Generic, TypeVar, overload
@@ -20,6 +28,7 @@ from typing import Any, Generic, TypeVar, overload
 from accounts_gql.core.dataloader import Batching, Loader
 from accounts_gql.db.pool import Executor
 from accounts_gql.repositories import contact_types, contacts, groups, memberships, sessions, users
+from accounts_gql.repositories.batches import BatchCall, Fetch, fetch_all
 from accounts_gql.repositories.contact_types import ContactTypeRow
 from accounts_gql.repositories.contacts import ContactRow
 from accounts_gql.repositories.groups import GroupRow
@@ -46,83 +55,111 @@ class MemberPage:
     has_more: bool
 
 
-async def load_users(db: Executor, ids: list[uuid.UUID]) -> list[UserRow | None]:
-    rows = {row.id: row for row in await users.users_by_ids(db, ids)}
-    return [rows.get(key) for key in ids]
+Rows = list[Any]
 
 
-async def load_contacts(db: Executor, ids: list[uuid.UUID]) -> list[ContactRow | None]:
-    rows = {row.id: row for row in await contacts.contacts_by_ids(db, ids)}
-    return [rows.get(key) for key in ids]
+def by_id(keys: list[uuid.UUID], rows: Rows) -> list[Any]:
+    found = {row.id: row for row in rows}
+    return [found.get(key) for key in keys]
 
 
-async def load_contacts_by_user(
-    db: Executor, include_inactive: bool, user_ids: list[uuid.UUID]
-) -> list[list[ContactRow]]:
-    by_user: defaultdict[uuid.UUID, list[ContactRow]] = defaultdict(list)
-    for row in await contacts.contacts_by_user_ids(db, user_ids, include_inactive):
-        by_user[row.user_id].append(row)
-    return [by_user.get(key, []) for key in user_ids]
+def by_user(keys: list[uuid.UUID], rows: Rows) -> list[list[Any]]:
+    grouped: defaultdict[uuid.UUID, list[Any]] = defaultdict(list)
+    for row in rows:
+        grouped[row.user_id].append(row)
+    return [grouped.get(key, []) for key in keys]
 
 
-async def load_contact_types(db: Executor, ids: list[uuid.UUID]) -> list[ContactTypeRow | None]:
-    rows = {row.id: row for row in await contact_types.contact_types_by_ids(db, ids)}
-    return [rows.get(key) for key in ids]
+def counts(keys: list[uuid.UUID], rows: Rows) -> list[int]:
+    found = dict(rows)
+    return [found.get(key, 0) for key in keys]
 
 
-async def load_memberships_by_user(
-    db: Executor, user_ids: list[uuid.UUID]
-) -> list[list[MembershipRow]]:
-    by_user: defaultdict[uuid.UUID, list[MembershipRow]] = defaultdict(list)
-    for row in await memberships.memberships_by_user_ids(db, user_ids):
-        by_user[row.user_id].append(row)
-    return [by_user.get(key, []) for key in user_ids]
+@dataclass(frozen=True, slots=True)
+class KeyedRead:
+    """A loader whose keys are the values of one column (ids) and go to one call;
+    `values` gives each key's value from the call's rows. `columns`: those of its
+    rows that another loader may take keys from (`Loaders.follow`)."""
+
+    call: BatchCall
+    values: Callable[[list[Any], Rows], list[Any]]
+    args: tuple[object, ...] = ()
+    columns: frozenset[str] = frozenset()
+
+    def fetches(self, keys: list[Any]) -> list[Fetch]:
+        return [Fetch(self.call, keys, self.args)]
+
+    def answer(self, keys: list[Any], fetches: list[Fetch]) -> list[Any]:
+        return self.values(keys, fetches[0].rows())
+
+    def follower(self, column: str) -> Fetch:
+        return Fetch(self.call, args=self.args, column=column)
 
 
-async def load_sessions_by_user(db: Executor, user_ids: list[uuid.UUID]) -> list[list[SessionRow]]:
-    by_user: defaultdict[uuid.UUID, list[SessionRow]] = defaultdict(list)
-    for row in await sessions.sessions_of_users(db, user_ids):
-        by_user[row.user_id].append(row)
-    return [by_user.get(key, []) for key in user_ids]
+@dataclass(frozen=True, slots=True)
+class MemberPagesRead:
+    """Member pages: one call per distinct page shape, however many groups ask for it."""
+
+    columns: frozenset[str] = frozenset({"user_id", "added_by"})
+
+    def fetches(self, keys: list[MemberPageKey]) -> list[Fetch]:
+        return [
+            Fetch(memberships.MEMBER_PAGES, group_ids, _page_args(request, role))
+            for (request, role), group_ids in _shapes(keys).items()
+        ]
+
+    def answer(self, keys: list[MemberPageKey], fetches: list[Fetch]) -> list[MemberPage]:
+        pages: dict[MemberPageKey, MemberPage] = {}
+        for ((request, role), group_ids), fetch in zip(_shapes(keys).items(), fetches, strict=True):
+            by_group: defaultdict[uuid.UUID, list[MembershipRow]] = defaultdict(list)
+            more: set[uuid.UUID] = set()
+            for row in fetch.rows():
+                by_group[row.group_id].append(row.membership)
+                if row.has_more:
+                    more.add(row.group_id)
+            for group_id in group_ids:
+                key = MemberPageKey(group_id, request, role)
+                pages[key] = MemberPage(by_group.get(group_id, []), group_id in more)
+        return [pages[key] for key in keys]
 
 
-async def load_groups(db: Executor, ids: list[uuid.UUID]) -> list[GroupRow | None]:
-    rows = {row.id: row for row in await groups.groups_by_ids(db, ids)}
-    return [rows.get(key) for key in ids]
-
-
-async def load_member_counts(db: Executor, ids: list[uuid.UUID]) -> list[int]:
-    counts: defaultdict[uuid.UUID, int] = defaultdict(int)
-    counts.update(await groups.group_member_counts(db, ids))
-    return [counts[key] for key in ids]
-
-
-async def load_member_pages(db: Executor, keys: list[MemberPageKey]) -> list[MemberPage]:
-    """One statement per distinct page shape, however many groups ask for it."""
-    shapes: defaultdict[tuple[PageRequest, str | None], list[uuid.UUID]] = defaultdict(list)
+def _shapes(keys: list[MemberPageKey]) -> dict[tuple[PageRequest, str | None], list[uuid.UUID]]:
+    """The groups of each page shape, in the order the keys first ask for it."""
+    shapes: dict[tuple[PageRequest, str | None], list[uuid.UUID]] = {}
     for key in keys:
-        shapes[(key.request, key.role)].append(key.group_id)
-    pages: dict[MemberPageKey, MemberPage] = {}
-    for (request, role), group_ids in shapes.items():
-        rows = await memberships.member_pages(
-            db,
-            group_ids,
-            first=request.first,
-            last=request.last,
-            after=request.after,
-            before=request.before,
-            role=role,
-        )
-        by_group: defaultdict[uuid.UUID, list[MembershipRow]] = defaultdict(list)
-        more: set[uuid.UUID] = set()
-        for row in rows:
-            by_group[row.group_id].append(row.membership)
-            if row.has_more:
-                more.add(row.group_id)
-        for group_id in group_ids:
-            key = MemberPageKey(group_id, request, role)
-            pages[key] = MemberPage(by_group.get(group_id, []), group_id in more)
-    return [pages[key] for key in keys]
+        shapes.setdefault((key.request, key.role), []).append(key.group_id)
+    return shapes
+
+
+def _page_args(request: PageRequest, role: str | None) -> tuple[object, ...]:
+    return memberships.member_page_args(
+        first=request.first,
+        last=request.last,
+        after=request.after,
+        before=request.before,
+        role=role,
+    )
+
+
+_USER_COLUMNS = frozenset({"id"})
+_CONTACT_COLUMNS = frozenset({"user_id", "contact_type_id"})
+# Each loader's read, by the loader's name in Loaders.
+SOURCES: dict[str, KeyedRead | MemberPagesRead] = {
+    "user": KeyedRead(users.USERS_BY_IDS, by_id, columns=_USER_COLUMNS),
+    "contact": KeyedRead(contacts.CONTACTS_BY_IDS, by_id, columns=_CONTACT_COLUMNS),
+    "contacts": KeyedRead(contacts.CONTACTS_BY_USER_IDS, by_user, (False,), _CONTACT_COLUMNS),
+    "all_contacts": KeyedRead(contacts.CONTACTS_BY_USER_IDS, by_user, (True,), _CONTACT_COLUMNS),
+    "contact_type": KeyedRead(contact_types.CONTACT_TYPES_BY_IDS, by_id),
+    "memberships": KeyedRead(
+        memberships.MEMBERSHIPS_BY_USER_IDS,
+        by_user,
+        columns=frozenset({"user_id", "group_id", "added_by"}),
+    ),
+    "sessions": KeyedRead(sessions.SESSIONS_OF_USERS, by_user),
+    "group": KeyedRead(groups.GROUPS_BY_IDS, by_id, columns=frozenset({"id"})),
+    "member_count": KeyedRead(groups.MEMBER_COUNTS, counts),
+    "member_page": MemberPagesRead(),
+}
 
 
 class made_on_first_use(Generic[T]):
@@ -144,51 +181,119 @@ class made_on_first_use(Generic[T]):
         return value
 
 
+# (loader, follower, column): when `loader` fetches, `follower` fetches the keys
+# in `column` of its rows in the same statement.
+Link = tuple[str, str, str]
+
+
 class Loaders:
     """Each loader is made on first use: most requests need two or three of them."""
 
     def __init__(self, db: Executor) -> None:
         self.db = db
-        # A query's plan collects each level's batches and fetches them one after
-        # the other (its statements take turns on its one connection anyway).
-        self.batching = Batching()
+        # A query's plan collects each level's batches and fetches them together.
+        self.batching = Batching(self._together)
+        self._followers: dict[str, list[tuple[str, str]]] = {}
+
+    def follow(self, links: Iterable[Link]) -> None:
+        """Fetches each follower with its loader from now on (see the module).
+        A link whose column the loader's rows lack, or whose follower is not
+        keyed by a column, is left out."""
+        for loader, follower, column in links:
+            if column in SOURCES[loader].columns and isinstance(SOURCES[follower], KeyedRead):
+                self._followers.setdefault(loader, []).append((follower, column))
+
+    def _loader(self, name: str) -> Loader[Any, Any]:
+        return Loader(partial(self._fetch_alone, name), self.batching, name)
+
+    async def _fetch_alone(self, name: str, keys: list[Any]) -> list[Any]:
+        [answer] = await self._fetch([(name, keys)])
+        if isinstance(answer, Exception):
+            raise answer
+        values: list[Any] = answer
+        return values
+
+    async def _together(
+        self, wanted: list[tuple[Loader[Any, Any], list[Any]]]
+    ) -> list[Sequence[Any] | Exception]:
+        return await self._fetch([(loader.source, keys) for loader, keys in wanted])
+
+    async def _fetch(self, wanted: list[tuple[str, list[Any]]]) -> list[Any]:
+        """Each loader's values of its keys, or the error that kept them: one statement."""
+        calls: list[list[Fetch]] = []
+        followers: list[tuple[str, Fetch]] = []
+        for name, keys in wanted:
+            fetches = SOURCES[name].fetches(keys)
+            for fetch in fetches:
+                self._add_followers(name, fetch, {name}, followers)
+            calls.append(fetches)
+        try:
+            await fetch_all(self.db, [fetch for fetches in calls for fetch in fetches])
+        except Exception as error:
+            return [error] * len(wanted)
+        answers: list[Any] = []
+        for (name, keys), fetches in zip(wanted, calls, strict=True):
+            try:
+                answers.append(SOURCES[name].answer(keys, fetches))
+            except Exception as error:
+                answers.append(error)
+        for name, fetch in followers:
+            loader = getattr(self, name)
+            keys = list(fetch.keys or ())
+            for key, value in zip(keys, SOURCES[name].answer(keys, [fetch]), strict=True):
+                loader.prime(key, value)
+        return answers
+
+    def _add_followers(
+        self, name: str, fetch: Fetch, chain: set[str], found: list[tuple[str, Fetch]]
+    ) -> None:
+        """Follows `fetch` by the followers of its loader, and theirs, once per path."""
+        for follower, column in self._followers.get(name, ()):
+            if follower in chain:
+                continue
+            read = SOURCES[follower]
+            assert isinstance(read, KeyedRead)
+            followed = read.follower(column)
+            fetch.follows.append(followed)
+            found.append((follower, followed))
+            self._add_followers(follower, followed, chain | {follower}, found)
 
     @made_on_first_use
     def user(self) -> Loader[uuid.UUID, UserRow | None]:
-        return Loader(partial(load_users, self.db), self.batching)
+        return self._loader("user")
 
     @made_on_first_use
     def contact(self) -> Loader[uuid.UUID, ContactRow | None]:
-        return Loader(partial(load_contacts, self.db), self.batching)
+        return self._loader("contact")
 
     @made_on_first_use
     def contacts(self) -> Loader[uuid.UUID, list[ContactRow]]:
-        return Loader(partial(load_contacts_by_user, self.db, False), self.batching)
+        return self._loader("contacts")
 
     @made_on_first_use
     def all_contacts(self) -> Loader[uuid.UUID, list[ContactRow]]:
-        return Loader(partial(load_contacts_by_user, self.db, True), self.batching)
+        return self._loader("all_contacts")
 
     @made_on_first_use
     def contact_type(self) -> Loader[uuid.UUID, ContactTypeRow | None]:
-        return Loader(partial(load_contact_types, self.db), self.batching)
+        return self._loader("contact_type")
 
     @made_on_first_use
     def memberships(self) -> Loader[uuid.UUID, list[MembershipRow]]:
-        return Loader(partial(load_memberships_by_user, self.db), self.batching)
+        return self._loader("memberships")
 
     @made_on_first_use
     def sessions(self) -> Loader[uuid.UUID, list[SessionRow]]:
-        return Loader(partial(load_sessions_by_user, self.db), self.batching)
+        return self._loader("sessions")
 
     @made_on_first_use
     def group(self) -> Loader[uuid.UUID, GroupRow | None]:
-        return Loader(partial(load_groups, self.db), self.batching)
+        return self._loader("group")
 
     @made_on_first_use
     def member_count(self) -> Loader[uuid.UUID, int]:
-        return Loader(partial(load_member_counts, self.db), self.batching)
+        return self._loader("member_count")
 
     @made_on_first_use
     def member_page(self) -> Loader[MemberPageKey, MemberPage]:
-        return Loader(partial(load_member_pages, self.db), self.batching)
+        return self._loader("member_page")

@@ -108,8 +108,23 @@ def memberships_added_by(
     return added_by()
 
 
-USER_MEMBERSHIPS = Read("User", "memberships", users_memberships)
-USER_GROUPS = Read("User", "groups", users_groups)
-MEMBERSHIP_USER = Read("Membership", "user", memberships_user)
-MEMBERSHIP_GROUP = Read("Membership", "group", memberships_group)
-MEMBERSHIP_ADDED_BY = Read("Membership", "addedBy", memberships_added_by)
+USER_MEMBERSHIPS = Read(
+    "User", "memberships", users_memberships, rows=("memberships",), key=("memberships", "id")
+)
+USER_GROUPS = Read(
+    "User",
+    "groups",
+    users_groups,
+    rows=("group",),
+    key=("memberships", "id"),
+    links=(("memberships", "group", "group_id"),),
+)
+MEMBERSHIP_USER = Read(
+    "Membership", "user", memberships_user, rows=("user",), key=("user", "user_id")
+)
+MEMBERSHIP_GROUP = Read(
+    "Membership", "group", memberships_group, rows=("group",), key=("group", "group_id")
+)
+MEMBERSHIP_ADDED_BY = Read(
+    "Membership", "addedBy", memberships_added_by, rows=("user",), key=("user", "added_by")
+)

@@ -10,6 +10,7 @@ from typing import Any
 from graphql import GraphQLError
 
 from accounts_gql.core.ids import decode_any_id
+from accounts_gql.repositories.contacts import ContactRow
 from accounts_gql.services.authorization import can_see_private, require_signed_in
 from accounts_gql.services.reads.contract import Read, Scope
 
@@ -27,12 +28,14 @@ def load_node(scope: Scope, type_name: str, value: uuid.UUID) -> Awaitable[objec
     if type_name == "Group":
         return loaders.group.load(value)
     if type_name == "Contact":
-        return _visible_contact(scope, value)
+        return _visible_contact(scope, loaders.contact.load(value))
     return _absent()
 
 
-async def _visible_contact(scope: Scope, contact_id: uuid.UUID) -> object | None:
-    contact = await scope.loaders.contact.load(contact_id)
+async def _visible_contact(
+    scope: Scope, loading: Awaitable[ContactRow | None]
+) -> ContactRow | None:
+    contact = await loading
     if contact is None or not can_see_private(scope.viewer, contact.user_id):
         return None
     return contact
@@ -42,14 +45,19 @@ async def _absent() -> None:
     return None
 
 
-async def node(scope: Scope, roots: list[Any], id: str) -> list[object | None]:
-    return [await load_node(scope, *decode_any_id(id))] * len(roots)
+def node(scope: Scope, roots: list[Any], id: str) -> Awaitable[list[object | None]]:
+    loading = load_node(scope, *decode_any_id(id))
+
+    async def found() -> list[object | None]:
+        return [await loading] * len(roots)
+
+    return found()
 
 
-async def nodes(scope: Scope, roots: list[Any], ids: list[str]) -> list[list[Any]]:
+def nodes(scope: Scope, roots: list[Any], ids: list[str]) -> Awaitable[list[list[Any]]]:
     """A malformed id is its own entry's error: GraphQL completes an Exception in a
     list as null with an error at the item's path (the schema promises null for
-    what is absent)."""
+    what is absent). Every load is asked for before it returns (one batch a type)."""
     decoded: list[tuple[str, uuid.UUID] | GraphQLError] = []
     for global_id in ids:
         try:
@@ -59,9 +67,13 @@ async def nodes(scope: Scope, roots: list[Any], ids: list[str]) -> list[list[Any
     if any(not isinstance(entry, Exception) and entry[0] != "ContactType" for entry in decoded):
         require_signed_in(scope.viewer)  # once, before any load is asked for
     loads = [load_node(scope, *entry) for entry in decoded if not isinstance(entry, Exception)]
-    found = iter(await asyncio.gather(*loads))
-    answer = [entry if isinstance(entry, Exception) else next(found) for entry in decoded]
-    return [answer] * len(roots)
+
+    async def answer() -> list[list[Any]]:
+        found = iter(await asyncio.gather(*loads))
+        entries = [entry if isinstance(entry, Exception) else next(found) for entry in decoded]
+        return [entries] * len(roots)
+
+    return answer()
 
 
 NODE = Read("Query", "node", node)

@@ -21,5 +21,7 @@ def sessions_current(scope: Scope, sessions: list[SessionRow]) -> list[bool]:
     return [row.id == current for row in sessions]
 
 
-USER_SESSIONS = Read("User", "sessions", users_sessions, owner=attrgetter("id"))
+USER_SESSIONS = Read(
+    "User", "sessions", users_sessions, owner=attrgetter("id"), key=("sessions", "id")
+)
 SESSION_CURRENT = Read("Session", "current", sessions_current, awaits=False)

@@ -182,10 +182,21 @@ def users_primary_contact(
 
 
 _owner = attrgetter("id")
-ME = Read("Query", "me", me)
-USER = Read("Query", "user", user)
+_users = ("user",)
+_contacts = ("contacts", "id")  # the active ones: the default, and primaryContact's
+ME = Read("Query", "me", me, rows=_users)
+USER = Read("Query", "user", user, rows=_users)
 USERS = Read("Query", "users", users)
 USERS_TOTAL_COUNT = Read("UserConnection", "totalCount", users_total_count)
 USER_PROFILE = Read("User", "profile", users_profile, awaits=False, owner=_owner)
-USER_CONTACTS = Read("User", "contacts", users_contacts, owner=_owner)
-USER_PRIMARY_CONTACT = Read("User", "primaryContact", users_primary_contact, owner=_owner)
+USER_CONTACTS = Read(
+    "User",
+    "contacts",
+    users_contacts,
+    owner=_owner,
+    rows=("contacts", "all_contacts"),
+    key=_contacts,
+)
+USER_PRIMARY_CONTACT = Read(
+    "User", "primaryContact", users_primary_contact, owner=_owner, rows=("contacts",), key=_contacts
+)
