@@ -107,8 +107,27 @@ def cases(a: dict[str, Any]) -> dict[str, Call]:
         "users_page(20, search)": lambda db: users.users_page(db, first=20, search="ada"),
         "users_page(20, group)": lambda db: users.users_page(db, first=20, group_id=a["group"]),
         "users_page(20, username)": lambda db: users.users_page(db, first=20, order="username_asc"),
+        "users_page(20, search, after)": lambda db: users.users_page(
+            db, first=20, after=a["after"], search="ada"
+        ),
+        "users_page(20, rare search)": lambda db: users.users_page(db, first=20, search="qzxw"),
+        "users_page(20, role)": lambda db: users.users_page(db, first=20, role="admin"),
+        "users_page(20, status, role)": lambda db: users.users_page(
+            db, first=20, status="active", role="admin"
+        ),
+        "users_page(20, last, status)": lambda db: users.users_page(
+            db, last=20, before=a["after"], status="active"
+        ),
+        "users_page(20, group, username)": lambda db: users.users_page(
+            db, first=20, group_id=a["group"], order="username_desc"
+        ),
+        "users_page(20, group, search)": lambda db: users.users_page(
+            db, first=20, group_id=a["group"], search="ada"
+        ),
         "users_count(status)": lambda db: users.users_count(db, status="active"),
         "users_count(group)": lambda db: users.users_count(db, group_id=a["group"]),
+        "users_count(search)": lambda db: users.users_count(db, search="ada"),
+        "users_count(role)": lambda db: users.users_count(db, role="admin"),
         "nodes users_by_ids(10)": lambda db: users.users_by_ids(db, mixed_users),
         "nodes groups_by_ids(10)": lambda db: groups.groups_by_ids(db, mixed_groups),
         "nodes contacts_by_ids(10)": lambda db: contacts.contacts_by_ids(db, a["contact_ids"]),
@@ -160,7 +179,13 @@ async def main() -> None:
         chosen = cases(given)
         names = sorted(
             {name.split()[-1].split("(")[0] for name in chosen if name != "select 1"}
-            | {"users_filter_sql", "like_pattern", "member_page_size", "users_cursor_check"}
+            | {
+                "users_filter_sql",
+                "like_pattern",
+                "member_page_size",
+                "users_cursor_check",
+                "users_page_filtered",
+            }
         )
         print(f"{'function':<20} {'language':<9} {'definer':<7} config")
         for row in await db.fetch(_ATTRIBUTES, names):
