@@ -8,19 +8,25 @@ a column of another's rows (a membership's group): PostgreSQL computes those
 keys itself, in the same snapshot.
 
 A `BatchCall` is one batch read: a SELECT over one stored function whose first
-parameter (`$1`) takes the keys. A `Fetch` is a call to make with its keys, or,
-as a follower of another fetch, with the distinct non-null values of one column
-of that fetch's rows. `fetch_all` makes a forest of fetches in one statement:
+parameter (`$1`) takes the keys, and the names of the columns it returns. A
+`Fetch` is a call to make with its keys, or, as a follower of another fetch,
+with the distinct non-null values of one column of that fetch's rows.
+`fetch_all` makes a forest of fetches in one statement, each call's rows as
+rows of the statement, told apart by their first column and padded with the
+other calls' columns as typed nulls:
 
-    WITH q0 AS MATERIALIZED (SELECT … FROM accounts.memberships_by_user_ids($1)),
-         k1 AS (SELECT ARRAY(SELECT DISTINCT group_id FROM q0
-                             WHERE group_id IS NOT NULL) AS keys),
-         q1 AS MATERIALIZED (SELECT … FROM accounts.groups_by_ids((SELECT keys FROM k1)))
-    SELECT ARRAY(SELECT q0 FROM q0), (SELECT keys FROM k1), ARRAY(SELECT q1 FROM q1)
+    WITH q0 AS MATERIALIZED (SELECT user_id, group_id, … FROM
+                             accounts.memberships_by_user_ids($1))
+    SELECT 0, q0.*, NULL::uuid, NULL::text, … FROM q0
+    UNION ALL SELECT 1, NULL::uuid, …, q1.* FROM (SELECT id, slug, … FROM
+        accounts.groups_by_ids(ARRAY(SELECT DISTINCT group_id FROM q0
+                                     WHERE group_id IS NOT NULL))) AS q1
 
-Each call's rows come back as an array of records: tuples in the call's column
-order, which row classes take positionally as they take asyncpg's records.
-A lone fetch with nothing following it is sent as its own call.
+Rows, not arrays of records: a record built and sent per row costs PostgreSQL
+about as much as the statement it saves once a call returns a hundred rows; a
+padded row costs a few null markers. Only a call that others follow is kept
+(MATERIALIZED: its rows are read twice). A lone fetch with nothing following it
+is sent as its own call.
 """
 
 from __future__ import annotations
@@ -41,11 +47,24 @@ _MAX_STATEMENTS = 1000
 
 @dataclass(frozen=True, slots=True)
 class BatchCall:
-    """`SELECT … FROM accounts.f($1, $2, …)`, `$1` taking the keys; `row` makes a
-    row object of one of its records (an asyncpg record or a tuple)."""
+    """`SELECT … FROM accounts.f($1, $2, …)`, `$1` taking the keys; `columns` and
+    `types` are those it returns, in order (tests/test_batch_calls.py holds them to
+    the functions); `row` makes a row object of one of its records (an asyncpg
+    record or a tuple of one)."""
 
     sql: str
+    columns: tuple[str, ...]
+    types: tuple[str, ...]
     row: Callable[[Any], Any]
+
+
+def batch_call(function: str, columns: str, row: Callable[[Any], Any]) -> BatchCall:
+    """A call of `accounts.function` (`"users_by_ids($1)"`) that returns `columns`,
+    named with their types (`"id uuid, username text"`)."""
+    pairs = [column.split() for column in columns.split(",")]
+    names = tuple(name for name, _ in pairs)
+    types = tuple(type_name for _, type_name in pairs)
+    return BatchCall(f"SELECT {', '.join(names)} FROM accounts.{function}", names, types, row)
 
 
 @dataclass(slots=True, eq=False)
@@ -53,7 +72,7 @@ class Fetch:
     """A call with its keys and further arguments (`$2`, …), or a follower's: keys
     from `column` of its parent's rows.
 
-    `fetch_all` fills `records`, and for a follower `keys`, as PostgreSQL gave them.
+    `fetch_all` fills `records`, and for a follower `keys`.
     """
 
     call: BatchCall
@@ -78,82 +97,91 @@ async def fetch_rows(db: Executor, call: BatchCall, keys: list[Any], *args: obje
 
 
 async def fetch_all(db: Executor, fetches: list[Fetch]) -> None:
-    """Makes every fetch and its followers in one statement; fills their rows."""
+    """Makes every fetch and its followers in one statement; fills their records."""
     if len(fetches) == 1 and not fetches[0].follows:
         only = fetches[0]
         async with domain_errors():
             only.records = await db.fetch(only.call.sql, only.keys, *only.args)
         return
+    ordered = _preorder(fetches, None)
     shape = tuple(fetch.shape() for fetch in fetches)
     statement = _STATEMENTS.get(shape)
     if statement is None:
-        statement = _compose(fetches)
+        statement = _compose(ordered)
         if len(_STATEMENTS) >= _MAX_STATEMENTS:
             _STATEMENTS.clear()
         _STATEMENTS[shape] = statement
     async with domain_errors():
-        record = await db.fetchrow(statement, *_arguments(fetches))
-    assert record is not None
-    values = iter(record)
-    for fetch in _preorder(fetches):
-        if fetch.column is not None:
-            fetch.keys = next(values)
-        fetch.records = next(values)
+        records = await db.fetch(statement, *_arguments(ordered))
+    parts: list[list[Any]] = [[] for _ in ordered]
+    for record in records:
+        parts[record[0]].append(record)
+    start = 1
+    for (fetch, parent), part in zip(ordered, parts, strict=True):
+        end = start + len(fetch.call.columns)
+        fetch.records = [record[start:end] for record in part]
+        start = end
+        if parent is not None:
+            assert fetch.column is not None
+            index = parent.call.columns.index(fetch.column)
+            fetch.keys = list({key for row in parent.records if (key := row[index]) is not None})
 
 
-def _preorder(fetches: list[Fetch]) -> list[Fetch]:
-    ordered: list[Fetch] = []
+def _preorder(fetches: list[Fetch], parent: Fetch | None) -> list[tuple[Fetch, Fetch | None]]:
+    """Each fetch after its parent, with its parent (None for the given ones)."""
+    ordered: list[tuple[Fetch, Fetch | None]] = []
     for fetch in fetches:
-        ordered.append(fetch)
-        ordered.extend(_preorder(fetch.follows))
+        ordered.append((fetch, parent))
+        ordered.extend(_preorder(fetch.follows, fetch))
     return ordered
 
 
-def _arguments(fetches: list[Fetch]) -> list[object]:
+def _arguments(ordered: list[tuple[Fetch, Fetch | None]]) -> list[object]:
     """The statement's parameters, in the order `_compose` numbers them."""
     arguments: list[object] = []
-    for fetch in _preorder(fetches):
-        if fetch.column is None:
+    for fetch, parent in ordered:
+        if parent is None:
             arguments.append(fetch.keys)
         arguments.extend(fetch.args)
     return arguments
 
 
-def _compose(fetches: list[Fetch]) -> str:
+def _compose(ordered: list[tuple[Fetch, Fetch | None]]) -> str:
+    names = {id(fetch): f"q{index}" for index, (fetch, _) in enumerate(ordered)}
     ctes: list[str] = []
-    outputs: list[str] = []
+    sources: list[str] = []  # what each part selects from
     number = 0  # parameters numbered so far
-    names: dict[int, str] = {}  # id(fetch) -> its CTE
-
-    def add(fetch: Fetch, parent: str | None) -> None:
-        nonlocal number
-        index = len(names)
-        name = names[id(fetch)] = f"q{index}"
+    for fetch, parent in ordered:
         if parent is None:
             number += 1
             keys = f"${number}"
         else:
             column = fetch.column
             assert column is not None
-            assert column.isidentifier(), column
-            ctes.append(
-                f"k{index} AS (SELECT ARRAY(SELECT DISTINCT {column} FROM {parent}"
-                f" WHERE {column} IS NOT NULL) AS keys)"
+            assert column in parent.call.columns, column
+            keys = (
+                f"ARRAY(SELECT DISTINCT {column} FROM {names[id(parent)]}"
+                f" WHERE {column} IS NOT NULL)"
             )
-            keys = f"(SELECT keys FROM k{index})"
-            outputs.append(keys)
-        first_argument = number
+        first = number
 
-        def renumber(match: re.Match[str]) -> str:
+        def renumber(match: re.Match[str], keys: str = keys, first: int = first) -> str:
             position = int(match.group(1))
-            return keys if position == 1 else f"${first_argument + position - 1}"
+            return keys if position == 1 else f"${first + position - 1}"
 
-        ctes.append(f"{name} AS MATERIALIZED ({_PARAMETER.sub(renumber, fetch.call.sql)})")
+        sql, name = _PARAMETER.sub(renumber, fetch.call.sql), names[id(fetch)]
+        if fetch.follows:
+            ctes.append(f"{name} AS MATERIALIZED ({sql})")
+            sources.append(name)
+        else:
+            sources.append(f"({sql}) AS {name}")
         number += len(fetch.args)
-        outputs.append(f"ARRAY(SELECT {name} FROM {name})")
-        for follower in fetch.follows:
-            add(follower, name)
-
-    for fetch in fetches:
-        add(fetch, None)
-    return f"WITH {', '.join(ctes)} SELECT {', '.join(outputs)}"
+    nulls = [
+        ", ".join(f"NULL::{type_name}" for type_name in fetch.call.types) for fetch, _ in ordered
+    ]
+    parts = []
+    for index, source in enumerate(sources):
+        columns = [f"q{index}.*" if other == index else nulls[other] for other in range(len(nulls))]
+        parts.append(f"SELECT {index}, {', '.join(columns)} FROM {source}")
+    union = " UNION ALL ".join(parts)
+    return f"WITH {', '.join(ctes)} {union}" if ctes else union
