@@ -34,14 +34,13 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 from accounts_gql.db.pool import Executor
 from accounts_gql.repositories.errors import domain_errors
 
 _PARAMETER = re.compile(r"\$(\d+)")
-# Composed statement texts by the shape of their forest: a few per application.
-_STATEMENTS: dict[tuple[Any, ...], str] = {}
 _MAX_STATEMENTS = 1000
 
 
@@ -105,22 +104,19 @@ async def fetch_all(db: Executor, fetches: list[Fetch]) -> None:
         return
     ordered = _preorder(fetches, None)
     shape = tuple(fetch.shape() for fetch in fetches)
-    statement = _STATEMENTS.get(shape)
-    if statement is None:
-        statement = _compose(ordered)
-        if len(_STATEMENTS) >= _MAX_STATEMENTS:
-            _STATEMENTS.clear()
-        _STATEMENTS[shape] = statement
+    composed = _COMPOSED.get(shape)
+    if composed is None:
+        composed = _compose(ordered)
+        if len(_COMPOSED) >= _MAX_STATEMENTS:
+            _COMPOSED.clear()
+        _COMPOSED[shape] = composed
     async with domain_errors():
-        records = await db.fetch(statement, *_arguments(ordered))
+        records = await db.fetch(composed.sql, *_arguments(ordered))
     parts: list[list[Any]] = [[] for _ in ordered]
     for record in records:
         parts[record[0]].append(record)
-    start = 1
-    for (fetch, parent), part in zip(ordered, parts, strict=True):
-        end = start + len(fetch.call.columns)
-        fetch.records = [record[start:end] for record in part]
-        start = end
+    for (fetch, parent), part, columns in zip(ordered, parts, composed.columns, strict=True):
+        fetch.records = list(map(columns, part))
         if parent is not None:
             assert fetch.column is not None
             index = parent.call.columns.index(fetch.column)
@@ -146,7 +142,19 @@ def _arguments(ordered: list[tuple[Fetch, Fetch | None]]) -> list[object]:
     return arguments
 
 
-def _compose(ordered: list[tuple[Fetch, Fetch | None]]) -> str:
+@dataclass(frozen=True, slots=True)
+class _Composed:
+    """A composed statement, and for each call how to take its columns from a row."""
+
+    sql: str
+    columns: list[Callable[[Any], tuple[Any, ...]]]
+
+
+# Composed statements by the shape of their forest: a few per application.
+_COMPOSED: dict[tuple[Any, ...], _Composed] = {}
+
+
+def _compose(ordered: list[tuple[Fetch, Fetch | None]]) -> _Composed:
     names = {id(fetch): f"q{index}" for index, (fetch, _) in enumerate(ordered)}
     ctes: list[str] = []
     sources: list[str] = []  # what each part selects from
@@ -176,12 +184,46 @@ def _compose(ordered: list[tuple[Fetch, Fetch | None]]) -> str:
         else:
             sources.append(f"({sql}) AS {name}")
         number += len(fetch.args)
-    nulls = [
-        ", ".join(f"NULL::{type_name}" for type_name in fetch.call.types) for fetch, _ in ordered
-    ]
+    slots, placements = _slots([fetch.call for fetch, _ in ordered])
     parts = []
-    for index, source in enumerate(sources):
-        columns = [f"q{index}.*" if other == index else nulls[other] for other in range(len(nulls))]
-        parts.append(f"SELECT {index}, {', '.join(columns)} FROM {source}")
+    for index, ((fetch, _), source, placed) in enumerate(
+        zip(ordered, sources, placements, strict=True)
+    ):
+        name = names[id(fetch)]
+        mine = {slot: column for column, slot in zip(fetch.call.columns, placed, strict=True)}
+        values = [
+            f"{name}.{mine[slot]}" if slot in mine else f"NULL::{kind}"
+            for slot, kind in enumerate(slots)
+        ]
+        parts.append(f"SELECT {index}, {', '.join(values)} FROM {source}")
     union = " UNION ALL ".join(parts)
-    return f"WITH {', '.join(ctes)} {union}" if ctes else union
+    getters = [_getter([1 + slot for slot in placed]) for placed in placements]
+    return _Composed(f"WITH {', '.join(ctes)} {union}" if ctes else union, getters)
+
+
+def _slots(calls: list[BatchCall]) -> tuple[list[str], list[list[int]]]:
+    """Columns of the statement, by type, shared by the calls (each part uses its
+    own and leaves the rest null): as many of each type as the call that needs the
+    most. Returns the columns' types, and for each call the column of each of its."""
+    slots: list[str] = []
+    placements: list[list[int]] = []
+    for call in calls:
+        used: dict[str, int] = {}
+        placed = []
+        for kind in call.types:
+            nth = used[kind] = used.get(kind, 0) + 1
+            matching = [slot for slot, slot_kind in enumerate(slots) if slot_kind == kind]
+            if len(matching) < nth:
+                slots.append(kind)
+                matching.append(len(slots) - 1)
+            placed.append(matching[nth - 1])
+        placements.append(placed)
+    return slots, placements
+
+
+def _getter(positions: list[int]) -> Callable[[Any], tuple[Any, ...]]:
+    """A row's columns at `positions`, as a tuple."""
+    if len(positions) == 1:
+        (position,) = positions
+        return lambda row: (row[position],)
+    return itemgetter(*positions)
