@@ -1,13 +1,14 @@
 """CPU and garbage-collector time per request, in process (PRODUCT §8).
 
     .venv/bin/python bench/cpu.py [--ops Q1 Q2 Q3] [--requests 320] [--concurrency 32]
-    .venv/bin/python bench/cpu.py --rounds 5 [--ops Q1 Q3] [--requests 960]
+    .venv/bin/python bench/cpu.py --rounds 5 [--ops Q1 Q3 filtered nodes groups] [--requests 960]
 
 Runs each operation against the application in this process (ASGI calls, no
 sockets for HTTP; the real PostgreSQL of bench/run.py), for each execution path
 (planned, standard graphql-core) with and without the GC tuning, and against the
 floor (bench/floor.py), and prints the process CPU per request and the share of
-it the collector took (`gc.callbacks`).
+it the collector took (`gc.callbacks`). Besides Q1–Q3 it runs the other shapes of
+bench/operations.py (`SHAPES`), which have no floor.
 CPU per request does not depend on how busy the other core is, so it compares
 paths and settings more steadily than throughput does. With `--rounds N` it
 runs only the served path (planned, collector tuned) and the floor, alternating
@@ -39,7 +40,7 @@ from accounts_gql.app import create_app
 from accounts_gql.core.security import issue_access_token
 from accounts_gql.core.settings import Settings
 from bench import floor
-from bench.operations import OPERATIONS
+from bench.operations import OPERATIONS, SHAPES
 from bench.run import DATABASE, JWT_SECRET, prepare
 
 
@@ -149,7 +150,7 @@ async def measure(
     )
     app = create_app(config, DATABASE)
     token = issue_access_token(config, uuid.uuid4(), ["admin"])
-    body = orjson.dumps({"query": OPERATIONS[operation], "variables": variables})
+    body = orjson.dumps({"query": {**OPERATIONS, **SHAPES}[operation], "variables": variables})
     if not settings["gc_tuning"]:
         default_collector()
     async with app.router.lifespan_context(app):
@@ -177,7 +178,9 @@ async def measure_floor(
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--ops", nargs="+", default=list(OPERATIONS))
+    parser.add_argument(
+        "--ops", nargs="+", default=list(OPERATIONS), choices=[*OPERATIONS, *SHAPES]
+    )
     parser.add_argument("--requests", type=int, default=320)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--users", type=int, default=20000)
@@ -200,8 +203,9 @@ async def main() -> None:
                 )
                 path = "planned" if compiled else "standard"
                 print(f"{operation:4} {path:9} {tuned!s:8} {figures}", flush=True)
-        figures = await measure_floor(operation, variables[operation], args)
-        print(f"{operation:4} {'floor':9} {'False':8} {figures}", flush=True)
+        if operation in OPERATIONS:
+            figures = await measure_floor(operation, variables[operation], args)
+            print(f"{operation:4} {'floor':9} {'False':8} {figures}", flush=True)
 
 
 async def alternate(variables: dict[str, dict[str, object]], args: argparse.Namespace) -> None:
@@ -215,8 +219,10 @@ async def alternate(variables: dict[str, dict[str, object]], args: argparse.Name
                 operation, variables[operation], args, compiled_execution=True, gc_tuning=True
             )
             served.append(figures.cpu_ms)
-            bare.append((await measure_floor(operation, variables[operation], args)).cpu_ms)
-        service_ms, floor_ms = statistics.median(served), statistics.median(bare)
+            if operation in OPERATIONS:  # the floor has the bench's three only
+                bare.append((await measure_floor(operation, variables[operation], args)).cpu_ms)
+        service_ms = statistics.median(served)
+        floor_ms = statistics.median(bare) if bare else float("nan")
         print(
             f"{operation:4} {service_ms:10.2f} {floor_ms:10.2f} {floor_ms / service_ms:13.2f}",
             flush=True,

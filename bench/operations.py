@@ -28,3 +28,33 @@ Q3 = """query Q3($id: ID!) {
 }"""
 
 OPERATIONS = {"Q1": Q1, "Q2": Q2, "Q3": Q3}
+
+# Other shapes (issue 16: gains must hold beyond the three), for bench/cpu.py: a
+# filtered user list with contacts, nodes of mixed types, and a user's groups
+# with their members and the members' contacts.
+FILTERED = """query F($search: String) {
+  users(first: 20, filter: {search: $search, status: ACTIVE}) {
+    edges { node { id username contacts { value type { code } } } }
+  }
+}"""
+
+NODES = """query N($ids: [ID!]!) {
+  nodes(ids: $ids) {
+    id
+    ... on User { username }
+    ... on Group { slug memberCount }
+    ... on Contact { value }
+    ... on ContactType { code }
+  }
+}"""
+
+GROUPS_OF_USER = """query G($id: ID!) {
+  user(id: $id) {
+    username
+    groups { edges { node { slug members(first: 10) {
+      edges { node { role user { username contacts { value } } } }
+    } } } }
+  }
+}"""
+
+SHAPES = {"filtered": FILTERED, "nodes": NODES, "groups": GROUPS_OF_USER}

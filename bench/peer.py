@@ -72,6 +72,7 @@ def variables(service_variables: dict[str, dict[str, object]]) -> dict[str, dict
     return {
         name: {key: str(decode_any_id(str(value))[1]) for key, value in given.items()}
         for name, given in service_variables.items()
+        if name in OPERATIONS
     }
 
 

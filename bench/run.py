@@ -100,12 +100,21 @@ async def prepare(users: int) -> dict[str, dict[str, object]]:
             """SELECT group_id FROM accounts.user_group_memberships
                GROUP BY group_id HAVING count(*) >= 100 ORDER BY group_id LIMIT 1"""
         )
+        contact = await db.fetchrow(
+            "SELECT id, contact_type_id FROM accounts.user_contacts WHERE user_id = $1 LIMIT 1",
+            user_id,
+        )
     finally:
         await db.close()
+    user = encode_id("User", user_id)
+    nodes = [user, encode_id("Group", group_id), encode_id("Contact", contact["id"])]
     return {
-        "Q1": {"id": encode_id("User", user_id)},
+        "Q1": {"id": user},
         "Q2": {},
         "Q3": {"id": encode_id("Group", group_id)},
+        "filtered": {"search": "ada"},
+        "nodes": {"ids": [*nodes, encode_id("ContactType", contact["contact_type_id"])]},
+        "groups": {"id": user},
     }
 
 

@@ -115,27 +115,14 @@ class StatementCounter:
         self.count += 1
 
 
-def _jsonb_encode(value: Any) -> bytes:
-    return b"\x01" + orjson.dumps(value)
-
-
-def _jsonb_decode(data: bytes) -> Any:
-    if data[:1] != b"\x01":
-        raise ValueError("unknown jsonb format version")
-    return orjson.loads(data[1:])
-
-
 async def init_connection(connection: asyncpg.Connection, counter: StatementCounter | None) -> None:
-    # jsonb as Python objects, decoded and encoded by orjson. In binary: inside a
-    # record (batch reads in one statement, repositories/batches.py) asyncpg
-    # decodes every column in binary. jsonb's binary form is a version byte (1)
-    # before the text.
+    # jsonb as Python objects, decoded and encoded by orjson.
     await connection.set_type_codec(
         "jsonb",
         schema="pg_catalog",
-        encoder=_jsonb_encode,
-        decoder=_jsonb_decode,
-        format="binary",
+        encoder=lambda value: orjson.dumps(value).decode(),
+        decoder=orjson.loads,
+        format="text",
     )
     if counter is not None:
         connection.add_query_logger(counter)

@@ -8,19 +8,25 @@ a column of another's rows (a membership's group): PostgreSQL computes those
 keys itself, in the same snapshot.
 
 A `BatchCall` is one batch read: a SELECT over one stored function whose first
-parameter (`$1`) takes the keys. A `Fetch` is a call to make with its keys, or,
-as a follower of another fetch, with the distinct non-null values of one column
-of that fetch's rows. `fetch_all` makes a forest of fetches in one statement:
+parameter (`$1`) takes the keys, and the names of the columns it returns. A
+`Fetch` is a call to make with its keys, or, as a follower of another fetch,
+with the distinct non-null values of one column of that fetch's rows.
+`fetch_all` makes a forest of fetches in one statement, each call's rows as
+rows of the statement, told apart by their first column and padded with the
+other calls' columns as typed nulls:
 
-    WITH q0 AS MATERIALIZED (SELECT … FROM accounts.memberships_by_user_ids($1)),
-         k1 AS (SELECT ARRAY(SELECT DISTINCT group_id FROM q0
-                             WHERE group_id IS NOT NULL) AS keys),
-         q1 AS MATERIALIZED (SELECT … FROM accounts.groups_by_ids((SELECT keys FROM k1)))
-    SELECT ARRAY(SELECT q0 FROM q0), (SELECT keys FROM k1), ARRAY(SELECT q1 FROM q1)
+    WITH q0 AS MATERIALIZED (SELECT user_id, group_id, … FROM
+                             accounts.memberships_by_user_ids($1))
+    SELECT 0, q0.*, NULL::uuid, NULL::text, … FROM q0
+    UNION ALL SELECT 1, NULL::uuid, …, q1.* FROM (SELECT id, slug, … FROM
+        accounts.groups_by_ids(ARRAY(SELECT DISTINCT group_id FROM q0
+                                     WHERE group_id IS NOT NULL))) AS q1
 
-Each call's rows come back as an array of records: tuples in the call's column
-order, which row classes take positionally as they take asyncpg's records.
-A lone fetch with nothing following it is sent as its own call.
+Rows, not arrays of records: a record built and sent per row costs PostgreSQL
+about as much as the statement it saves once a call returns a hundred rows; a
+padded row costs a few null markers. Only a call that others follow is kept
+(MATERIALIZED: its rows are read twice). A lone fetch with nothing following it
+is sent as its own call.
 """
 
 from __future__ import annotations
@@ -28,24 +34,36 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 from accounts_gql.db.pool import Executor
 from accounts_gql.repositories.errors import domain_errors
 
 _PARAMETER = re.compile(r"\$(\d+)")
-# Composed statement texts by the shape of their forest: a few per application.
-_STATEMENTS: dict[tuple[Any, ...], str] = {}
 _MAX_STATEMENTS = 1000
 
 
 @dataclass(frozen=True, slots=True)
 class BatchCall:
-    """`SELECT … FROM accounts.f($1, $2, …)`, `$1` taking the keys; `row` makes a
-    row object of one of its records (an asyncpg record or a tuple)."""
+    """`SELECT … FROM accounts.f($1, $2, …)`, `$1` taking the keys; `columns` and
+    `types` are those it returns, in order (tests/test_batch_calls.py holds them to
+    the functions); `row` makes a row object of one of its records (an asyncpg
+    record or a tuple of one)."""
 
     sql: str
+    columns: tuple[str, ...]
+    types: tuple[str, ...]
     row: Callable[[Any], Any]
+
+
+def batch_call(function: str, columns: str, row: Callable[[Any], Any]) -> BatchCall:
+    """A call of `accounts.function` (`"users_by_ids($1)"`) that returns `columns`,
+    named with their types (`"id uuid, username text"`)."""
+    pairs = [column.split() for column in columns.split(",")]
+    names = tuple(name for name, _ in pairs)
+    types = tuple(type_name for _, type_name in pairs)
+    return BatchCall(f"SELECT {', '.join(names)} FROM accounts.{function}", names, types, row)
 
 
 @dataclass(slots=True, eq=False)
@@ -53,7 +71,7 @@ class Fetch:
     """A call with its keys and further arguments (`$2`, …), or a follower's: keys
     from `column` of its parent's rows.
 
-    `fetch_all` fills `records`, and for a follower `keys`, as PostgreSQL gave them.
+    `fetch_all` fills `records`, and for a follower `keys`.
     """
 
     call: BatchCall
@@ -78,82 +96,134 @@ async def fetch_rows(db: Executor, call: BatchCall, keys: list[Any], *args: obje
 
 
 async def fetch_all(db: Executor, fetches: list[Fetch]) -> None:
-    """Makes every fetch and its followers in one statement; fills their rows."""
+    """Makes every fetch and its followers in one statement; fills their records."""
     if len(fetches) == 1 and not fetches[0].follows:
         only = fetches[0]
         async with domain_errors():
             only.records = await db.fetch(only.call.sql, only.keys, *only.args)
         return
+    ordered = _preorder(fetches, None)
     shape = tuple(fetch.shape() for fetch in fetches)
-    statement = _STATEMENTS.get(shape)
-    if statement is None:
-        statement = _compose(fetches)
-        if len(_STATEMENTS) >= _MAX_STATEMENTS:
-            _STATEMENTS.clear()
-        _STATEMENTS[shape] = statement
+    composed = _COMPOSED.get(shape)
+    if composed is None:
+        composed = _compose(ordered)
+        if len(_COMPOSED) >= _MAX_STATEMENTS:
+            _COMPOSED.clear()
+        _COMPOSED[shape] = composed
     async with domain_errors():
-        record = await db.fetchrow(statement, *_arguments(fetches))
-    assert record is not None
-    values = iter(record)
-    for fetch in _preorder(fetches):
-        if fetch.column is not None:
-            fetch.keys = next(values)
-        fetch.records = next(values)
+        records = await db.fetch(composed.sql, *_arguments(ordered))
+    parts: list[list[Any]] = [[] for _ in ordered]
+    for record in records:
+        parts[record[0]].append(record)
+    for (fetch, parent), part, columns in zip(ordered, parts, composed.columns, strict=True):
+        fetch.records = list(map(columns, part))
+        if parent is not None:
+            assert fetch.column is not None
+            index = parent.call.columns.index(fetch.column)
+            fetch.keys = list({key for row in parent.records if (key := row[index]) is not None})
 
 
-def _preorder(fetches: list[Fetch]) -> list[Fetch]:
-    ordered: list[Fetch] = []
+def _preorder(fetches: list[Fetch], parent: Fetch | None) -> list[tuple[Fetch, Fetch | None]]:
+    """Each fetch after its parent, with its parent (None for the given ones)."""
+    ordered: list[tuple[Fetch, Fetch | None]] = []
     for fetch in fetches:
-        ordered.append(fetch)
-        ordered.extend(_preorder(fetch.follows))
+        ordered.append((fetch, parent))
+        ordered.extend(_preorder(fetch.follows, fetch))
     return ordered
 
 
-def _arguments(fetches: list[Fetch]) -> list[object]:
+def _arguments(ordered: list[tuple[Fetch, Fetch | None]]) -> list[object]:
     """The statement's parameters, in the order `_compose` numbers them."""
     arguments: list[object] = []
-    for fetch in _preorder(fetches):
-        if fetch.column is None:
+    for fetch, parent in ordered:
+        if parent is None:
             arguments.append(fetch.keys)
         arguments.extend(fetch.args)
     return arguments
 
 
-def _compose(fetches: list[Fetch]) -> str:
-    ctes: list[str] = []
-    outputs: list[str] = []
-    number = 0  # parameters numbered so far
-    names: dict[int, str] = {}  # id(fetch) -> its CTE
+@dataclass(frozen=True, slots=True)
+class _Composed:
+    """A composed statement, and for each call how to take its columns from a row."""
 
-    def add(fetch: Fetch, parent: str | None) -> None:
-        nonlocal number
-        index = len(names)
-        name = names[id(fetch)] = f"q{index}"
+    sql: str
+    columns: list[Callable[[Any], tuple[Any, ...]]]
+
+
+# Composed statements by the shape of their forest: a few per application.
+_COMPOSED: dict[tuple[Any, ...], _Composed] = {}
+
+
+def _compose(ordered: list[tuple[Fetch, Fetch | None]]) -> _Composed:
+    names = {id(fetch): f"q{index}" for index, (fetch, _) in enumerate(ordered)}
+    ctes: list[str] = []
+    sources: list[str] = []  # what each part selects from
+    number = 0  # parameters numbered so far
+    for fetch, parent in ordered:
         if parent is None:
             number += 1
             keys = f"${number}"
         else:
             column = fetch.column
             assert column is not None
-            assert column.isidentifier(), column
-            ctes.append(
-                f"k{index} AS (SELECT ARRAY(SELECT DISTINCT {column} FROM {parent}"
-                f" WHERE {column} IS NOT NULL) AS keys)"
+            assert column in parent.call.columns, column
+            keys = (
+                f"ARRAY(SELECT DISTINCT {column} FROM {names[id(parent)]}"
+                f" WHERE {column} IS NOT NULL)"
             )
-            keys = f"(SELECT keys FROM k{index})"
-            outputs.append(keys)
-        first_argument = number
+        first = number
 
-        def renumber(match: re.Match[str]) -> str:
+        def renumber(match: re.Match[str], keys: str = keys, first: int = first) -> str:
             position = int(match.group(1))
-            return keys if position == 1 else f"${first_argument + position - 1}"
+            return keys if position == 1 else f"${first + position - 1}"
 
-        ctes.append(f"{name} AS MATERIALIZED ({_PARAMETER.sub(renumber, fetch.call.sql)})")
+        sql, name = _PARAMETER.sub(renumber, fetch.call.sql), names[id(fetch)]
+        if fetch.follows:
+            ctes.append(f"{name} AS MATERIALIZED ({sql})")
+            sources.append(name)
+        else:
+            sources.append(f"({sql}) AS {name}")
         number += len(fetch.args)
-        outputs.append(f"ARRAY(SELECT {name} FROM {name})")
-        for follower in fetch.follows:
-            add(follower, name)
+    slots, placements = _slots([fetch.call for fetch, _ in ordered])
+    parts = []
+    for index, ((fetch, _), source, placed) in enumerate(
+        zip(ordered, sources, placements, strict=True)
+    ):
+        name = names[id(fetch)]
+        mine = {slot: column for column, slot in zip(fetch.call.columns, placed, strict=True)}
+        values = [
+            f"{name}.{mine[slot]}" if slot in mine else f"NULL::{kind}"
+            for slot, kind in enumerate(slots)
+        ]
+        parts.append(f"SELECT {index}, {', '.join(values)} FROM {source}")
+    union = " UNION ALL ".join(parts)
+    getters = [_getter([1 + slot for slot in placed]) for placed in placements]
+    return _Composed(f"WITH {', '.join(ctes)} {union}" if ctes else union, getters)
 
-    for fetch in fetches:
-        add(fetch, None)
-    return f"WITH {', '.join(ctes)} SELECT {', '.join(outputs)}"
+
+def _slots(calls: list[BatchCall]) -> tuple[list[str], list[list[int]]]:
+    """Columns of the statement, by type, shared by the calls (each part uses its
+    own and leaves the rest null): as many of each type as the call that needs the
+    most. Returns the columns' types, and for each call the column of each of its."""
+    slots: list[str] = []
+    placements: list[list[int]] = []
+    for call in calls:
+        used: dict[str, int] = {}
+        placed = []
+        for kind in call.types:
+            nth = used[kind] = used.get(kind, 0) + 1
+            matching = [slot for slot, slot_kind in enumerate(slots) if slot_kind == kind]
+            if len(matching) < nth:
+                slots.append(kind)
+                matching.append(len(slots) - 1)
+            placed.append(matching[nth - 1])
+        placements.append(placed)
+    return slots, placements
+
+
+def _getter(positions: list[int]) -> Callable[[Any], tuple[Any, ...]]:
+    """A row's columns at `positions`, as a tuple."""
+    if len(positions) == 1:
+        (position,) = positions
+        return lambda row: (row[position],)
+    return itemgetter(*positions)

@@ -9,7 +9,7 @@ from datetime import datetime
 import asyncpg
 
 from accounts_gql.db.pool import Executor
-from accounts_gql.repositories.batches import BatchCall, fetch_rows
+from accounts_gql.repositories.batches import batch_call, fetch_rows
 from accounts_gql.repositories.errors import domain_errors
 
 
@@ -35,7 +35,12 @@ async def list_contact_types(db: Executor, include_inactive: bool = False) -> li
     return [_row(record) for record in records]
 
 
-CONTACT_TYPES_BY_IDS = BatchCall("SELECT * FROM accounts.contact_types_by_ids($1)", _row)
+CONTACT_TYPES_BY_IDS = batch_call(
+    "contact_types_by_ids($1)",
+    "id uuid, code text, name text, validation_pattern text, is_unique bool, is_active bool,"
+    " version int4, created_at timestamptz, updated_at timestamptz",
+    _row,
+)
 
 
 async def contact_types_by_ids(db: Executor, ids: list[uuid.UUID]) -> list[ContactTypeRow]:

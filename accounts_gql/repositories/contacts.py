@@ -10,7 +10,7 @@ import asyncpg
 
 # Re-exported: callers of this module name their executor from here.
 from accounts_gql.db.pool import Executor as Executor
-from accounts_gql.repositories.batches import BatchCall, fetch_rows
+from accounts_gql.repositories.batches import batch_call, fetch_rows
 from accounts_gql.repositories.errors import domain_errors
 
 
@@ -46,8 +46,13 @@ _DEACTIVATE = _write("accounts.deactivate_contact($1, $2)")
 
 
 # The contacts of these users ($2: inactive ones too), ordered by user, then oldest first.
-CONTACTS_BY_USER_IDS = BatchCall("SELECT * FROM accounts.contacts_by_user_ids($1, $2)", _row)
-CONTACTS_BY_IDS = BatchCall("SELECT * FROM accounts.contacts_by_ids($1)", _row)
+_COLUMNS = (
+    "id uuid, user_id uuid, contact_type_id uuid, type_code text, value text, is_primary bool,"
+    " is_verified bool, is_active bool, created_at timestamptz, updated_at timestamptz,"
+    " deactivated_at timestamptz"
+)
+CONTACTS_BY_USER_IDS = batch_call("contacts_by_user_ids($1, $2)", _COLUMNS, _row)
+CONTACTS_BY_IDS = batch_call("contacts_by_ids($1)", _COLUMNS, _row)
 
 
 async def contacts_by_user_ids(

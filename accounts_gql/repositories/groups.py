@@ -9,7 +9,7 @@ from datetime import datetime
 import asyncpg
 
 from accounts_gql.db.pool import Executor
-from accounts_gql.repositories.batches import BatchCall, fetch_rows
+from accounts_gql.repositories.batches import batch_call, fetch_rows
 from accounts_gql.repositories.errors import domain_errors
 from accounts_gql.repositories.pages import Cursor, cursor_args
 
@@ -35,9 +35,14 @@ def _row(record: asyncpg.Record) -> GroupRow:
     return GroupRow(*record)
 
 
-GROUPS_BY_IDS = BatchCall("SELECT * FROM accounts.groups_by_ids($1)", _row)
+GROUPS_BY_IDS = batch_call(
+    "groups_by_ids($1)",
+    "id uuid, slug text, name text, description text, version int4, created_at timestamptz,"
+    " updated_at timestamptz",
+    _row,
+)
 # (group id, member count) of each group that has members.
-MEMBER_COUNTS = BatchCall("SELECT * FROM accounts.group_member_counts($1)", tuple)
+MEMBER_COUNTS = batch_call("group_member_counts($1)", "group_id uuid, member_count int8", tuple)
 
 
 async def groups_by_ids(db: Executor, ids: list[uuid.UUID]) -> list[GroupRow]:

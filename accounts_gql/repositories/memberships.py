@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from accounts_gql.db.pool import Executor
-from accounts_gql.repositories.batches import BatchCall, fetch_rows
+from accounts_gql.repositories.batches import batch_call, fetch_rows
 from accounts_gql.repositories.errors import domain_errors
 from accounts_gql.repositories.pages import Cursor, cursor_args
 
@@ -41,11 +41,17 @@ def _page_row(record: Any) -> MemberPageRow:
     return MemberPageRow(group_id, membership, has_more)
 
 
-MEMBERSHIPS_BY_USER_IDS = BatchCall("SELECT * FROM accounts.memberships_by_user_ids($1)", _row)
+MEMBERSHIPS_BY_USER_IDS = batch_call(
+    "memberships_by_user_ids($1)",
+    "user_id uuid, group_id uuid, role text, joined_at timestamptz, added_by uuid",
+    _row,
+)
 # A page of members for each group ($1), in one statement: first, last, the
 # cursors' (key, id) after and before, role.
-MEMBER_PAGES = BatchCall(
-    "SELECT * FROM accounts.member_pages($1, $2, $3, $4, $5, $6, $7, $8)", _page_row
+MEMBER_PAGES = batch_call(
+    "member_pages($1, $2, $3, $4, $5, $6, $7, $8)",
+    "group_id uuid, user_id uuid, role text, joined_at timestamptz, added_by uuid, has_more bool",
+    _page_row,
 )
 
 

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from accounts_gql.db.pool import Executor
-from accounts_gql.repositories.batches import BatchCall, fetch_rows
+from accounts_gql.repositories.batches import batch_call, fetch_rows
 
 _COLUMNS = (
     "id, user_id, created_at, last_used_at, expires_at, user_agent, client_address,"
@@ -76,7 +76,13 @@ def _row(record: Any) -> SessionRow:
 
 
 # The live sessions of many users, each user's oldest first.
-SESSIONS_OF_USERS = BatchCall(f"SELECT {_COLUMNS} FROM accounts.sessions_of_users($1)", _row)
+SESSIONS_OF_USERS = batch_call(
+    "sessions_of_users($1)",
+    "id uuid, user_id uuid, created_at timestamptz, last_used_at timestamptz,"
+    " expires_at timestamptz, user_agent text, client_address text, ended_at timestamptz,"
+    " end_reason text",
+    _row,
+)
 
 
 async def sessions_of_users(db: Executor, user_ids: list[uuid.UUID]) -> list[SessionRow]:

@@ -10,7 +10,7 @@ from typing import Any
 import asyncpg
 
 from accounts_gql.db.pool import Executor
-from accounts_gql.repositories.batches import BatchCall, fetch_rows
+from accounts_gql.repositories.batches import batch_call, fetch_rows
 from accounts_gql.repositories.errors import domain_errors
 from accounts_gql.repositories.pages import Cursor, cursor_args
 
@@ -48,7 +48,12 @@ async def _write(db: Executor, call: str, *args: object) -> UserRow:
     return _row(record)
 
 
-USERS_BY_IDS = BatchCall(f"SELECT {_COLUMNS} FROM accounts.users_by_ids($1)", _row)
+USERS_BY_IDS = batch_call(
+    "users_by_ids($1)",
+    "id uuid, username text, display_name text, profile jsonb, status text, roles text[],"
+    " version int4, created_at timestamptz, updated_at timestamptz",
+    _row,
+)
 
 
 async def users_by_ids(db: Executor, ids: list[uuid.UUID]) -> list[UserRow]:

@@ -2,7 +2,8 @@
 
 One line per field, indented under the field that returned its objects, with the
 level it runs at: the executor resolves each field once for all objects of its
-level, so a level's reads share their loaders' batches (one statement each).
+level, so a level's reads share their loaders' batches (one statement for all),
+and the loads that follow a loader's rows (the plan's `follows`).
 """
 
 from __future__ import annotations
@@ -44,6 +45,10 @@ def describe(plan: Plan) -> str:
     name = plan.operation.name.value if plan.operation.name else "(anonymous)"
     lines = [f"query {name}: {_depth(plan.fields)} levels"]
     _fields(plan.fields, 1, "Query", lines)
+    if plan.follows:
+        lines.append("fetched in the statement of the loader above (services/reads/loaders.py):")
+        for loader, follower, column in sorted(plan.follows):
+            lines.append(f"   {follower}, by the {column} of {loader}'s rows")
     return "\n".join(lines)
 
 

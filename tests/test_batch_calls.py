@@ -1,0 +1,95 @@
+"""Batch reads in one statement (repositories/batches.py): each call's declared
+columns are what its function returns, and a forest of fetches in one statement
+gives every call the rows it gives alone."""
+
+from __future__ import annotations
+
+import uuid
+
+import asyncpg
+import pytest
+
+from accounts_gql.repositories import (
+    contact_types,
+    contacts,
+    groups,
+    memberships,
+    sessions,
+    users,
+)
+from accounts_gql.repositories.batches import BatchCall, Fetch, fetch_all
+
+CALLS = {
+    "users_by_ids": users.USERS_BY_IDS,
+    "contacts_by_ids": contacts.CONTACTS_BY_IDS,
+    "contacts_by_user_ids": contacts.CONTACTS_BY_USER_IDS,
+    "contact_types_by_ids": contact_types.CONTACT_TYPES_BY_IDS,
+    "memberships_by_user_ids": memberships.MEMBERSHIPS_BY_USER_IDS,
+    "member_pages": memberships.MEMBER_PAGES,
+    "groups_by_ids": groups.GROUPS_BY_IDS,
+    "group_member_counts": groups.MEMBER_COUNTS,
+    "sessions_of_users": sessions.SESSIONS_OF_USERS,
+}
+
+
+@pytest.mark.parametrize("name", CALLS)
+async def test_a_calls_columns_are_what_its_function_returns(
+    db: asyncpg.Connection, name: str
+) -> None:
+    call: BatchCall = CALLS[name]
+    statement = await db.prepare(call.sql)
+    described = [(attribute.name, attribute.type.name) for attribute in statement.get_attributes()]
+    assert described == list(zip(call.columns, call.types, strict=True))
+
+
+@pytest.fixture
+async def people(db: asyncpg.Connection) -> list[uuid.UUID]:
+    """Twelve demo users in two groups of their own, with contacts and memberships."""
+    before = set(await db.fetchval("SELECT array_agg(id) FROM accounts.user_groups") or [])
+    await db.fetchrow("SELECT * FROM accounts.seed_demo(12, 2)")
+    ids: list[uuid.UUID] = await db.fetchval(
+        "SELECT array_agg(DISTINCT user_id) FROM accounts.user_group_memberships"
+        " WHERE NOT group_id = ANY($1)",
+        list(before),
+    )
+    assert len(ids) == 12
+    return ids
+
+
+async def test_followers_get_the_rows_their_calls_give_alone(
+    db: asyncpg.Connection, people: list[uuid.UUID]
+) -> None:
+    """Users, their contacts and types, their memberships and groups, in one
+    statement; and a second root (member pages) beside them."""
+    unknown = uuid.uuid4()
+    root = Fetch(users.USERS_BY_IDS, [*people, unknown])
+    listed = Fetch(contacts.CONTACTS_BY_USER_IDS, args=(False,), column="id")
+    listed.follows.append(Fetch(contact_types.CONTACT_TYPES_BY_IDS, column="contact_type_id"))
+    joined = Fetch(memberships.MEMBERSHIPS_BY_USER_IDS, column="id")
+    joined.follows.append(Fetch(groups.GROUPS_BY_IDS, column="group_id"))
+    root.follows += [listed, joined]
+    alone = await memberships.member_pages(db, [unknown], first=5)
+    pages = Fetch(memberships.MEMBER_PAGES, [unknown], (5, None, None, None, None, None, None))
+
+    await fetch_all(db, [root, pages])
+
+    assert root.rows() == await users.users_by_ids(db, [*people, unknown])
+    assert sorted(listed.keys or []) == sorted(people)
+    assert listed.rows() == await contacts.contacts_by_user_ids(db, people)
+    [types] = listed.follows
+    assert set(types.keys or []) == {row.contact_type_id for row in listed.rows()}
+    assert types.rows() == await contact_types.contact_types_by_ids(db, types.keys or [])
+    assert joined.rows() == await memberships.memberships_by_user_ids(db, people)
+    [found] = joined.follows
+    assert len(found.rows()) == 2
+    assert found.rows() == await groups.groups_by_ids(db, found.keys or [])
+    assert pages.rows() == alone == []
+
+
+async def test_a_follower_of_nothing_is_empty(db: asyncpg.Connection) -> None:
+    root = Fetch(users.USERS_BY_IDS, [uuid.uuid4()])
+    root.follows.append(Fetch(memberships.MEMBERSHIPS_BY_USER_IDS, column="id"))
+    await fetch_all(db, [root])
+    assert root.rows() == []
+    assert root.follows[0].keys == []
+    assert root.follows[0].rows() == []
