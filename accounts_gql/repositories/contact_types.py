@@ -6,11 +6,10 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-import asyncpg
-
 from accounts_gql.db.pool import Executor
 from accounts_gql.repositories.batches import batch_call, fetch_rows
 from accounts_gql.repositories.errors import domain_errors
+from accounts_gql.repositories.rows import maker
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,8 +25,7 @@ class ContactTypeRow:
     updated_at: datetime
 
 
-def _row(record: asyncpg.Record) -> ContactTypeRow:
-    return ContactTypeRow(*record)
+_row = maker(ContactTypeRow)
 
 
 async def list_contact_types(db: Executor, include_inactive: bool = False) -> list[ContactTypeRow]:

@@ -6,12 +6,11 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-import asyncpg
-
 # Re-exported: callers of this module name their executor from here.
 from accounts_gql.db.pool import Executor as Executor
 from accounts_gql.repositories.batches import batch_call, fetch_rows
 from accounts_gql.repositories.errors import domain_errors
+from accounts_gql.repositories.rows import maker
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,8 +28,7 @@ class ContactRow:
     deactivated_at: datetime | None
 
 
-def _row(record: asyncpg.Record) -> ContactRow:
-    return ContactRow(*record)
+_row = maker(ContactRow)
 
 
 # A write returns accounts.user_contacts; contact_with_type adds the type code.

@@ -6,12 +6,11 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 
-import asyncpg
-
 from accounts_gql.db.pool import Executor
 from accounts_gql.repositories.batches import batch_call, fetch_rows
 from accounts_gql.repositories.errors import domain_errors
 from accounts_gql.repositories.pages import Cursor, cursor_args
+from accounts_gql.repositories.rows import maker
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,8 +30,8 @@ class GroupPage:
     has_more: bool
 
 
-def _row(record: asyncpg.Record) -> GroupRow:
-    return GroupRow(*record)
+# A group of a record whose first columns are its fields'.
+_row = maker(GroupRow)
 
 
 GROUPS_BY_IDS = batch_call(
@@ -75,7 +74,7 @@ async def groups_page(
             search,
         )
     return GroupPage(
-        rows=[GroupRow(*record[:-1]) for record in records],
+        rows=list(map(_row, records)),
         has_more=bool(records) and records[0]["has_more"],
     )
 

@@ -11,6 +11,7 @@ from accounts_gql.db.pool import Executor
 from accounts_gql.repositories.batches import batch_call, fetch_rows
 from accounts_gql.repositories.errors import domain_errors
 from accounts_gql.repositories.pages import Cursor, cursor_args
+from accounts_gql.repositories.rows import maker
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,14 +32,13 @@ class MemberPageRow:
     has_more: bool
 
 
-def _row(record: Any) -> MembershipRow:
-    return MembershipRow(*record)
+_row = maker(MembershipRow)
+# The membership of a member page's record (group_id, user_id, role, …).
+_page_membership = maker(MembershipRow, (1, 0, 2, 3, 4))
 
 
 def _page_row(record: Any) -> MemberPageRow:
-    group_id, user_id, role, joined_at, added_by, has_more = record
-    membership = MembershipRow(user_id, group_id, role, joined_at, added_by)
-    return MemberPageRow(group_id, membership, has_more)
+    return MemberPageRow(record[0], _page_membership(record), record[5])
 
 
 MEMBERSHIPS_BY_USER_IDS = batch_call(

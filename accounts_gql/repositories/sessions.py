@@ -5,10 +5,10 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from accounts_gql.db.pool import Executor
 from accounts_gql.repositories.batches import batch_call, fetch_rows
+from accounts_gql.repositories.rows import maker
 
 _COLUMNS = (
     "id, user_id, created_at, last_used_at, expires_at, user_agent, client_address,"
@@ -29,15 +29,18 @@ class SessionRow:
     end_reason: str | None
 
 
+_row = maker(SessionRow)
+
+
 async def sessions_of_user(db: Executor, user_id: uuid.UUID) -> list[SessionRow]:
     """The user's live sessions, oldest first."""
     records = await db.fetch(f"SELECT {_COLUMNS} FROM accounts.sessions_of_user($1)", user_id)
-    return [SessionRow(*record) for record in records]
+    return list(map(_row, records))
 
 
 async def sessions_by_ids(db: Executor, ids: list[uuid.UUID]) -> list[SessionRow]:
     records = await db.fetch(f"SELECT {_COLUMNS} FROM accounts.sessions_by_ids($1)", ids)
-    return [SessionRow(*record) for record in records]
+    return list(map(_row, records))
 
 
 async def end_session(
@@ -50,7 +53,7 @@ async def end_session(
         reason,
         actor_id,
     )
-    return SessionRow(*record) if record is not None else None
+    return _row(record) if record is not None else None
 
 
 async def end_user_sessions(
@@ -69,10 +72,6 @@ async def end_user_sessions(
         actor_id,
     )
     return ended
-
-
-def _row(record: Any) -> SessionRow:
-    return SessionRow(*record)
 
 
 # The live sessions of many users, each user's oldest first.

@@ -7,12 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import asyncpg
-
 from accounts_gql.db.pool import Executor
 from accounts_gql.repositories.batches import batch_call, fetch_rows
 from accounts_gql.repositories.errors import domain_errors
 from accounts_gql.repositories.pages import Cursor, cursor_args
+from accounts_gql.repositories.rows import maker
 
 _COLUMNS = "id, username, display_name, profile, status, roles, version, created_at, updated_at"
 
@@ -37,8 +36,8 @@ class UserPage:
     has_more: bool
 
 
-def _row(record: asyncpg.Record) -> UserRow:
-    return UserRow(*record)
+# A user of a record whose first columns are _COLUMNS.
+_row = maker(UserRow)
 
 
 async def _write(db: Executor, call: str, *args: object) -> UserRow:
@@ -96,7 +95,7 @@ async def users_page(
             role,
         )
     return UserPage(
-        rows=[UserRow(*record[:-1]) for record in records],
+        rows=list(map(_row, records)),
         has_more=bool(records) and records[0]["has_more"],
     )
 
