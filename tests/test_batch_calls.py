@@ -17,7 +17,7 @@ from accounts_gql.repositories import (
     sessions,
     users,
 )
-from accounts_gql.repositories.batches import BatchCall, Fetch, fetch_all
+from accounts_gql.repositories.batches import BatchCall, Fetch, batch_call, fetch_all
 
 CALLS = {
     "users_by_ids": users.USERS_BY_IDS,
@@ -93,3 +93,60 @@ async def test_a_follower_of_nothing_is_empty(db: asyncpg.Connection) -> None:
     assert root.rows() == []
     assert root.follows[0].keys == []
     assert root.follows[0].rows() == []
+
+
+PROJECTABLE = [name for name, call in CALLS.items() if call.kind is not None]
+
+
+@pytest.mark.parametrize("name", PROJECTABLE)
+async def test_a_projected_call_gives_those_fields_of_the_whole_rows(
+    db: asyncpg.Connection, people: list[uuid.UUID], name: str
+) -> None:
+    """Every other column, in the call's order, named in any order; its rows hold
+    the values the whole rows hold, alone and in one statement with followers."""
+    call: BatchCall = CALLS[name]
+    kept = call.columns[::2]
+    projected = call.project(reversed(kept))
+    assert projected.columns == kept
+    assert projected.sql == f"SELECT {', '.join(kept)} FROM accounts.{call.function}"
+    assert call.project(kept) is projected  # made once
+    keys = await _keys(db, name, people)
+    args = (False,) if name == "contacts_by_user_ids" else ()
+    whole = Fetch(call, keys, args)
+    alone = Fetch(projected, keys, args)
+    await fetch_all(db, [whole])
+    await fetch_all(db, [alone])
+    assert whole.rows() or name == "sessions_of_users"  # demo users have none
+    expected = [tuple(getattr(row, column) for column in kept) for row in whole.rows()]
+    assert [tuple(getattr(row, column) for column in kept) for row in alone.rows()] == expected
+
+
+async def _keys(db: asyncpg.Connection, name: str, people: list[uuid.UUID]) -> list[uuid.UUID]:
+    """Keys the call finds rows of among the demo users."""
+    if name in ("contacts_by_user_ids", "memberships_by_user_ids", "sessions_of_users"):
+        return people
+    query = {
+        "users_by_ids": "SELECT $1::uuid[]",
+        "contacts_by_ids": (
+            "SELECT array_agg(id) FROM accounts.user_contacts WHERE user_id = ANY($1)"
+        ),
+        "contact_types_by_ids": (
+            "SELECT array_agg(id) FROM accounts.contact_types WHERE cardinality($1::uuid[]) > 0"
+        ),
+        "groups_by_ids": (
+            "SELECT array_agg(DISTINCT group_id) FROM accounts.user_group_memberships"
+            " WHERE user_id = ANY($1)"
+        ),
+    }[name]
+    keys: list[uuid.UUID] = await db.fetchval(query, people)
+    return keys
+
+
+def test_a_projection_of_columns_the_call_lacks_is_refused() -> None:
+    with pytest.raises(ValueError, match="returns no"):
+        users.USERS_BY_IDS.project(["id", "email"])
+
+
+def test_a_row_class_must_have_the_calls_columns() -> None:
+    with pytest.raises(TypeError, match="are not"):
+        batch_call("users_by_ids($1)", "id uuid, name text", users.UserRow)

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from accounts_gql.repositories.memberships import MemberPageRow, MembershipRow
-from accounts_gql.repositories.rows import maker
+from accounts_gql.repositories.rows import maker, projection
 from accounts_gql.services.reads import rows
 
 ROW_CLASSES = [getattr(rows, name) for name in rows.__all__] + [MemberPageRow]
@@ -79,3 +79,26 @@ def test_classes_maker_would_get_wrong_are_refused() -> None:
             maker(cls)
     with pytest.raises(TypeError):
         maker(MembershipRow, (0, 1))
+
+
+@pytest.mark.parametrize("cls", ROW_CLASSES, ids=lambda cls: cls.__name__)
+def test_a_projected_row_has_its_fields_and_no_other(cls: type) -> None:
+    """Fields taken from the record's positions in the class's order, whatever order
+    they are named in; any other field is unset, and reading it fails loudly."""
+    names = [field.name for field in dataclasses.fields(cls)]
+    kept = names[::2]
+    made = projection(cls, list(reversed(kept)))([f"{name}!" for name in kept])
+    assert type(made) is cls
+    for name in names:
+        if name in kept:
+            assert getattr(made, name) == f"{name}!"
+        else:
+            with pytest.raises(AttributeError):
+                getattr(made, name)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        setattr(made, kept[0], "changed")
+
+
+def test_a_projection_of_a_field_the_class_lacks_is_refused() -> None:
+    with pytest.raises(TypeError, match="no fields"):
+        projection(MembershipRow, ["role", "email"])

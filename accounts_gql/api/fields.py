@@ -10,8 +10,11 @@ the same thing for every object of a level at once (api/engine/plans.py):
   Strawberry types and defaults) and turns their values into the read's (enums
   to their stored values, input objects to the read's own); it is pure: a read
   checks its visibility rule before any argument is looked at.
-- `row_field(function)`: a value computed from the parent alone (a global id, an
-  enum from its stored value): the resolver calls it, a plan maps it over a level.
+- `row_field(function, columns)`: a value computed from the parent alone (a
+  global id, an enum from its stored value): the resolver calls it, a plan maps
+  it over a level. `columns` are the parent's attributes it reads, so that a
+  plan knows which columns of a row it needs (services/reads/loaders.py,
+  "Projections"); None reads the parent whole.
 
 Any other field without a resolver is the parent's attribute of the same name.
 """
@@ -51,9 +54,11 @@ class DataSource:
 
 @dataclass(frozen=True, slots=True)
 class RowSource:
-    """A value computed from the parent alone."""
+    """A value computed from the parent alone, reading its attributes `columns`
+    (None: the parent as a whole)."""
 
     function: Callable[[Any], Any]
+    columns: frozenset[str] | None
 
 
 def data_field(read: Read, arguments: Arguments | None = None, **options: Any) -> Any:
@@ -86,8 +91,11 @@ def data_field(read: Read, arguments: Arguments | None = None, **options: Any) -
     return strawberry.field(resolver=resolve, metadata={FIELD_SOURCE: source}, **options)
 
 
-def row_field(function: Callable[[Any], Any], **options: Any) -> Any:
-    """A Strawberry field computed from its parent alone by `function`."""
+def row_field(
+    function: Callable[[Any], Any], columns: tuple[str, ...] | None, **options: Any
+) -> Any:
+    """A Strawberry field computed from its parent alone by `function`, which reads
+    the parent's attributes `columns` (None: more than attributes)."""
 
     def resolve(root: Any) -> Any:
         return function(root)
@@ -96,5 +104,5 @@ def row_field(function: Callable[[Any], Any], **options: Any) -> Any:
         [inspect.Parameter("root", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
     )
     resolve.__annotations__ = {}
-    source = RowSource(function)
+    source = RowSource(function, None if columns is None else frozenset(columns))
     return strawberry.field(resolver=resolve, metadata={FIELD_SOURCE: source}, **options)

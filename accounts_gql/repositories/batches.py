@@ -32,13 +32,15 @@ is sent as its own call.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Collection, Sequence
+from dataclasses import dataclass, field, is_dataclass
+from dataclasses import fields as dataclass_fields
 from operator import itemgetter
 from typing import Any
 
 from accounts_gql.db.pool import Executor
 from accounts_gql.repositories.errors import domain_errors
+from accounts_gql.repositories.rows import maker, projection
 
 _PARAMETER = re.compile(r"\$(\d+)")
 _MAX_STATEMENTS = 1000
@@ -49,21 +51,65 @@ class BatchCall:
     """`SELECT … FROM accounts.f($1, $2, …)`, `$1` taking the keys; `columns` and
     `types` are those it returns, in order (tests/test_batch_calls.py holds them to
     the functions); `row` makes a row object of one of its records (an asyncpg
-    record or a tuple of one)."""
+    record or a tuple of one). When `kind`, the row class, has the columns as its
+    fields, the call can be projected: asked for fewer columns (`project`)."""
 
     sql: str
     columns: tuple[str, ...]
     types: tuple[str, ...]
     row: Callable[[Any], Any]
+    function: str = ""
+    kind: type | None = None
+
+    def project(self, columns: Collection[str]) -> BatchCall:
+        """The call returning only `columns` (a subset of its own), in its order, its
+        rows with those fields alone (repositories/rows.py, `projection`)."""
+        assert self.kind is not None, self.function
+        kept = frozenset(columns)
+        key = (self.sql, kept)
+        projected = _PROJECTED.get(key)
+        if projected is None:
+            if unknown := kept - set(self.columns):
+                raise ValueError(f"{self.function} returns no {sorted(unknown)}")
+            pairs = [(n, t) for n, t in zip(self.columns, self.types, strict=True) if n in kept]
+            names = tuple(name for name, _ in pairs)
+            projected = BatchCall(
+                _select(names, self.function),
+                names,
+                tuple(kind for _, kind in pairs),
+                projection(self.kind, names),
+                self.function,
+                self.kind,
+            )
+            if len(_PROJECTED) >= _MAX_STATEMENTS:
+                _PROJECTED.clear()
+            _PROJECTED[key] = projected
+        return projected
 
 
-def batch_call(function: str, columns: str, row: Callable[[Any], Any]) -> BatchCall:
+# Projected calls by (statement, columns): a few per loader.
+_PROJECTED: dict[tuple[str, frozenset[str]], BatchCall] = {}
+
+
+def _select(names: Sequence[str], function: str) -> str:
+    return f"SELECT {', '.join(names)} FROM accounts.{function}"
+
+
+def batch_call(function: str, columns: str, row: Callable[[Any], Any] | type) -> BatchCall:
     """A call of `accounts.function` (`"users_by_ids($1)"`) that returns `columns`,
-    named with their types (`"id uuid, username text"`)."""
+    named with their types (`"id uuid, username text"`). `row` makes a row of a
+    record, or is the row class (a slotted dataclass whose fields are the
+    columns, in order), and then the call can be projected."""
     pairs = [column.split() for column in columns.split(",")]
     names = tuple(name for name, _ in pairs)
     types = tuple(type_name for _, type_name in pairs)
-    return BatchCall(f"SELECT {', '.join(names)} FROM accounts.{function}", names, types, row)
+    kind: type | None = None
+    if isinstance(row, type) and is_dataclass(row):
+        kind = row
+        if (fields := tuple(field.name for field in dataclass_fields(row))) != names:
+            raise TypeError(f"{function}: {row.__name__}'s fields {fields} are not {names}")
+        row = maker(row)
+    return BatchCall(_select(names, function), names, types, row, function, kind)
 
 
 @dataclass(slots=True, eq=False)

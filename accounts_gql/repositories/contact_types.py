@@ -37,7 +37,7 @@ CONTACT_TYPES_BY_IDS = batch_call(
     "contact_types_by_ids($1)",
     "id uuid, code text, name text, validation_pattern text, is_unique bool, is_active bool,"
     " version int4, created_at timestamptz, updated_at timestamptz",
-    _row,
+    ContactTypeRow,
 )
 
 

@@ -38,7 +38,7 @@ GROUPS_BY_IDS = batch_call(
     "groups_by_ids($1)",
     "id uuid, slug text, name text, description text, version int4, created_at timestamptz,"
     " updated_at timestamptz",
-    _row,
+    GroupRow,
 )
 # (group id, member count) of each group that has members.
 MEMBER_COUNTS = batch_call("group_member_counts($1)", "group_id uuid, member_count int8", tuple)

@@ -44,7 +44,7 @@ def _page_row(record: Any) -> MemberPageRow:
 MEMBERSHIPS_BY_USER_IDS = batch_call(
     "memberships_by_user_ids($1)",
     "user_id uuid, group_id uuid, role text, joined_at timestamptz, added_by uuid",
-    _row,
+    MembershipRow,
 )
 # A page of members for each group ($1), in one statement: first, last, the
 # cursors' (key, id) after and before, role.

@@ -14,7 +14,7 @@ class to this).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import fields, is_dataclass
 from typing import Any, TypeVar
 
@@ -27,26 +27,48 @@ def maker(cls: type[T], positions: Sequence[int] | None = None) -> Callable[[Any
 
     Only for a frozen, slotted dataclass whose fields are all set by `__init__`
     from its arguments (no `__post_init__`, no field left out of `__init__`)."""
+    names = _field_names(cls)
+    at = list(positions) if positions is not None else list(range(len(names)))
+    if len(at) != len(names):
+        raise TypeError(f"{cls.__name__} has {len(names)} fields, not {len(at)}")
+    return _generate(cls, list(zip(names, at, strict=True)), cls.__name__)
+
+
+def projection(cls: type[T], names: Collection[str]) -> Callable[[Any], T]:
+    """A function of a record of the fields `names`, in the class's order, giving
+    a `cls` with only those fields set. Reading any other raises AttributeError,
+    as an unset slot does, so a use nobody declared fails loudly instead of
+    answering a wrong value (services/reads/loaders.py, "Projections"). Equality
+    and repr need every field: such a row is for reading its declared fields."""
+    wanted = [name for name in _field_names(cls) if name in names]
+    if unknown := set(names) - set(wanted):
+        raise TypeError(f"{cls.__name__} has no fields {sorted(unknown)}")
+    pairs = [(name, position) for position, name in enumerate(wanted)]
+    return _generate(cls, pairs, f"{cls.__name__}: {', '.join(wanted)}")
+
+
+def _field_names(cls: type) -> list[str]:
     if not (is_dataclass(cls) and "__slots__" in cls.__dict__):
         raise TypeError(f"{cls.__name__} is not a slotted dataclass")
     if hasattr(cls, "__post_init__"):
         raise TypeError(f"{cls.__name__} has a __post_init__ that maker would skip")
-    names = [field.name for field in fields(cls)]
     if any(not field.init for field in fields(cls)):
         raise TypeError(f"{cls.__name__} has fields its records do not give")
-    at = list(positions) if positions is not None else list(range(len(names)))
-    if len(at) != len(names):
-        raise TypeError(f"{cls.__name__} has {len(names)} fields, not {len(at)}")
-    # Generated like dataclasses' own __init__: one call per slot, no loop.
-    setters = {f"_set{i}": getattr(cls, name).__set__ for i, name in enumerate(names)}
-    lines = [f"    _set{i}(row, record[{position}])" for i, position in enumerate(at)]
-    parameters = ", ".join(f"{setter}={setter}" for setter in setters)
+    return [field.name for field in fields(cls)]
+
+
+def _generate(cls: type[T], pairs: list[tuple[str, int]], label: str) -> Callable[[Any], T]:
+    """`make(record)`: a new `cls` with each named slot set from its position.
+    Generated like dataclasses' own __init__: one call per slot, no loop."""
+    setters = {f"_set{i}": getattr(cls, name).__set__ for i, (name, _) in enumerate(pairs)}
+    lines = [f"    _set{i}(row, record[{position}])" for i, (_, position) in enumerate(pairs)]
+    parameters = "".join(f", {setter}={setter}" for setter in setters)
     source = (
-        f"def make(record, _new=_new, _cls=_cls, {parameters}):\n"
-        "    row = _new(_cls)\n" + "\n".join(lines) + "\n    return row\n"
+        f"def make(record, _new=_new, _cls=_cls{parameters}):\n"
+        "    row = _new(_cls)\n" + "".join(line + "\n" for line in lines) + "    return row\n"
     )
     namespace: dict[str, Any] = {"_new": object.__new__, "_cls": cls, **setters}
     exec(source, namespace)  # our own text, built from the field names
     make: Callable[[Any], T] = namespace["make"]
-    make.__qualname__ = f"maker({cls.__name__})"
+    make.__qualname__ = f"maker({label})"
     return make

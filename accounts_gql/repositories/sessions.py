@@ -80,7 +80,7 @@ SESSIONS_OF_USERS = batch_call(
     "id uuid, user_id uuid, created_at timestamptz, last_used_at timestamptz,"
     " expires_at timestamptz, user_agent text, client_address text, ended_at timestamptz,"
     " end_reason text",
-    _row,
+    SessionRow,
 )
 
 

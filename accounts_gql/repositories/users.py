@@ -51,7 +51,7 @@ USERS_BY_IDS = batch_call(
     "users_by_ids($1)",
     "id uuid, username text, display_name text, profile jsonb, status text, roles text[],"
     " version int4, created_at timestamptz, updated_at timestamptz",
-    _row,
+    UserRow,
 )
 
 

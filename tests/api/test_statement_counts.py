@@ -4,6 +4,7 @@ timings; the exact numbers are asserted so that a regression shows."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -72,19 +73,32 @@ async def seed_batch(pool: asyncpg.Pool) -> AsyncIterator[str]:
 class RequestStatements(StatementCounter):
     """Counts the statements requests cause, leaving out asyncpg's type introspection:
     a connection runs it (with its jit toggles) once per type it has not yet seen,
-    whichever pool connection a loader happens to get, so it is no cost per request."""
+    whichever pool connection a loader happens to get, so it is no cost per request.
+    Keeps their text too."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.queries: list[str] = []
 
     def __call__(self, record: object) -> None:
         query = getattr(record, "query", "")
         if "typeinfo_tree" in query or "set_config('jit'" in query:
             return
+        self.queries.append(query)
         super().__call__(record)
 
 
 @pytest.fixture(scope="module")
-async def counted(settings: Settings, database_url: str, seed_batch: str) -> AsyncIterator[Counted]:
+def statements() -> RequestStatements:
+    return RequestStatements()
+
+
+@pytest.fixture(scope="module")
+async def counted(
+    settings: Settings, database_url: str, seed_batch: str, statements: RequestStatements
+) -> AsyncIterator[Counted]:
     """Runs a query as an admin on an app of its own; the statements it sent, and the body."""
-    counter = RequestStatements()
+    counter = statements
     app = create_app(settings, database_url, counter)
 
     async def run(
@@ -267,3 +281,42 @@ async def test_a_filtered_page_with_contacts(counted: Counted, seed_batch: str) 
     assert len(edges) == 20
     assert all(edge["node"]["primaryContact"]["value"] for edge in edges)
     assert statements == 2
+
+
+def selected(queries: list[str], function: str) -> list[set[str]]:
+    """The columns each call of `accounts.function` in these statements selects."""
+    pattern = re.compile(rf"SELECT ([\w, ]+) FROM accounts\.{function}\(")
+    return [set(found.split(", ")) for query in queries for found in pattern.findall(query)]
+
+
+async def test_loaders_read_the_columns_the_query_uses(
+    counted: Counted, seed_batch: str, statements: RequestStatements
+) -> None:
+    """Q3's members: their ids and usernames, not their profiles and timestamps; Q1's
+    contacts: what it selects, with the keys and the followed type id."""
+    ids = await batch_ids(counted, seed_batch)
+    before = len(statements.queries)
+    await counted(Q3, {"id": ids["group"]})
+    await counted(Q1, {"id": ids["user"]})
+    sent = statements.queries[before:]
+    assert selected(sent, "users_by_ids") == [
+        {"id", "username"},
+        {"id", "username", "display_name"},
+    ]
+    assert selected(sent, "groups_by_ids") == [{"id", "slug", "name"}, {"id", "slug", "name"}]
+    assert selected(sent, "contacts_by_user_ids") == [
+        {"id", "user_id", "contact_type_id", "type_code", "value", "is_primary"}
+    ]
+    assert selected(sent, "contact_types_by_ids") == [{"id", "code"}]
+    [memberships] = selected(sent, "memberships_by_user_ids")
+    assert len(memberships) == 5  # every column: no projection
+
+
+async def test_what_nodes_returns_is_read_whole(
+    counted: Counted, seed_batch: str, statements: RequestStatements
+) -> None:
+    ids = await batch_ids(counted, seed_batch)
+    before = len(statements.queries)
+    await counted(NODES, {"ids": list(ids.values())})
+    [user] = selected(statements.queries[before:], "users_by_ids")
+    assert len(user) == 9

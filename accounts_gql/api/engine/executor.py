@@ -116,6 +116,8 @@ class PlanRun:
     async def execute(self, plan: Plan) -> dict[str, Any]:
         if plan.follows:
             self.scope.loaders.follow(plan.follows)
+        if plan.projections:
+            self.scope.loaders.project(plan.projections)
         data: dict[str, Any] = {}
         level: list[Batch] = [(plan.fields, [None], [data])]
         while level:

@@ -3,7 +3,9 @@
 One line per field, indented under the field that returned its objects, with the
 level it runs at: the executor resolves each field once for all objects of its
 level, so a level's reads share their loaders' batches (one statement for all),
-and the loads that follow a loader's rows (the plan's `follows`).
+the loads that follow a loader's rows (the plan's `follows`), and the columns of
+each loader's rows the plan uses (its `projections`; loaders not listed read
+whole rows).
 """
 
 from __future__ import annotations
@@ -49,6 +51,10 @@ def describe(plan: Plan) -> str:
         lines.append("fetched in the statement of the loader above (services/reads/loaders.py):")
         for loader, follower, column in sorted(plan.follows):
             lines.append(f"   {follower}, by the {column} of {loader}'s rows")
+    if plan.projections:
+        lines.append("columns of the loaders' rows it uses (services/reads/loaders.py):")
+        for loader, columns in sorted(plan.projections.items()):
+            lines.append(f"   {loader}: {', '.join(sorted(columns)) or '(none)'}")
     return "\n".join(lines)
 
 

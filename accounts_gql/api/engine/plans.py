@@ -67,6 +67,7 @@ from accounts_gql.api.engine import adapter
 from accounts_gql.api.engine.adapter import VariableValues, VariableValueSource
 from accounts_gql.api.engine.completion import Completer, Shape, completer, exact_type
 from accounts_gql.api.fields import FIELD_SOURCE, DataSource, RowSource
+from accounts_gql.services.reads.contract import loader_columns
 
 TYPENAME_TYPE = GraphQLNonNull(GraphQLString)
 
@@ -94,6 +95,8 @@ class FieldPlan:
     # ATTRIBUTE, ROW: the value of one parent; READ: the read's source.
     per_parent: Callable[[Any], Any] | None
     source: DataSource | None
+    # The parent's attributes it reads (None: the parent as a whole).
+    columns: frozenset[str] | None
     # READ: its arguments when literals fix them, else None (built per request by
     # `field_arguments`, with `convert` from graphql-core's values to Strawberry's).
     arguments: Mapping[str, Any] | None
@@ -146,6 +149,7 @@ def field_plan(
         "graphql_field": None,
         "per_parent": None,
         "source": None,
+        "columns": frozenset(),
         "arguments": {},
         "convert": None,
         "child": None,
@@ -176,6 +180,8 @@ class Plan:
     # (loader, follower, column): the loads of a level below that the plan has
     # fetched with those of the level above (services/reads/loaders.py).
     follows: frozenset[tuple[str, str, str]] = frozenset()
+    # The columns each loader asks for of its rows; others read whole rows.
+    projections: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
 
 def follows(fields: list[FieldPlan]) -> frozenset[tuple[str, str, str]]:
@@ -198,6 +204,44 @@ def follows(fields: list[FieldPlan]) -> frozenset[tuple[str, str, str]]:
 
     walk(fields, ())
     return frozenset(links)
+
+
+def projections(fields: list[FieldPlan]) -> dict[str, frozenset[str]]:
+    """The columns of each loader's rows a plan uses (services/reads/loaders.py,
+    "Projections"). A loader's rows are the values of the reads that name it in
+    their `rows`: what the fields below such a read use of their parents, and
+    what the read itself looks at (`Read.reads`). Fields below it keep that
+    loader in view down to the next read, as `follows` does, so that wrappers
+    (a connection's edges) count too; that only ever widens a projection. A
+    loader that any read asks otherwise (`asks`, a key or link outside its
+    rows), or whose rows a field uses without declaring what, is read whole."""
+    needs: dict[str, set[str]] = {}
+    whole: set[str] = set()
+
+    def walk(fields: list[FieldPlan], loaders: tuple[str, ...]) -> None:
+        for plan in fields:
+            for loader in loaders:
+                if plan.columns is None:
+                    whole.add(loader)
+                else:
+                    needs.setdefault(loader, set()).update(plan.columns)
+            below = loaders
+            if plan.kind is FieldKind.READ:
+                assert plan.source is not None
+                read = plan.source.read
+                whole.update(read.asked - set(read.rows))
+                below = read.rows
+                for loader in below:
+                    needs.setdefault(loader, set()).update(read.reads)
+            for child in [plan.child or [], *(plan.children or {}).values()]:
+                walk(child, below)
+
+    walk(fields, ())
+    found = {}
+    for loader, used in needs.items():
+        if loader not in whole and (columns := loader_columns(loader, frozenset(used))) is not None:
+            found[loader] = columns
+    return found
 
 
 # A variable's name, signature and whether its type is non-null.
@@ -279,7 +323,7 @@ class PlanBuilder:
         root = self.graphql_schema.query_type
         assert root is not None
         fields = self.object_fields(root, [operation.selection_set])
-        return Plan(operation, fields, follows(fields))
+        return Plan(operation, fields, follows(fields), projections(fields))
 
     def object_fields(
         self, object_type: GraphQLObjectType, selection_sets: list[SelectionSetNode]
@@ -348,6 +392,8 @@ class PlanBuilder:
         if isinstance(source, DataSource):
             kind = FieldKind.READ
             details["source"] = source
+            uses = source.read.uses
+            details["columns"] = None if uses is None else frozenset(uses)
             details["convert"] = facts.convert
             if facts.has_arguments:
                 names = facts.argument_names
@@ -364,8 +410,10 @@ class PlanBuilder:
                 details["arguments"] = source.read_arguments({})
         elif isinstance(source, RowSource):
             kind, details["per_parent"] = FieldKind.ROW, source.function
+            details["columns"] = source.columns
         elif not facts.has_resolver:
             kind, details["per_parent"] = FieldKind.ATTRIBUTE, attrgetter(facts.python_name)
+            details["columns"] = frozenset({facts.python_name})
         else:
             raise Unsupported(f"{parent.name}.{name}: a resolver of its own")
         named = get_named_type(graphql_field.type)

@@ -25,7 +25,7 @@ def _contact_id(row: ContactRow) -> str:
 
 @strawberry.type(name="Contact", description="A way to reach a user: an email, a phone, …")
 class Contact(Node):
-    id: strawberry.ID = row_field(_contact_id)
+    id: strawberry.ID = row_field(_contact_id, ("id",))
     value: str = strawberry.field(description="Normalised: emails lower-cased, phones in E.164.")
     is_primary: bool
     is_verified: bool

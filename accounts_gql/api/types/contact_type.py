@@ -19,7 +19,7 @@ def _contact_type_id(row: ContactTypeRow) -> str:
 
 @strawberry.type(name="ContactType", description="A kind of contact: email, phone, telegram, …")
 class ContactType(Node):
-    id: strawberry.ID = row_field(_contact_type_id)
+    id: strawberry.ID = row_field(_contact_type_id, ("id",))
     code: str
     name: str
     validation_pattern: str | None = strawberry.field(

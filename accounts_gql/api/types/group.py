@@ -46,7 +46,7 @@ def _members(
 
 @strawberry.type(name="Group", description="A named set of users with roles.")
 class Group(Node):
-    id: strawberry.ID = row_field(_group_id)
+    id: strawberry.ID = row_field(_group_id, ("id",))
     slug: str
     name: str
     description: str

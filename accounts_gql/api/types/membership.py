@@ -49,7 +49,7 @@ def _itself(row: MembershipRow) -> MembershipRow:
 @strawberry.type(name="Membership", description="A user's role in a group.")
 class Membership:
     joined_at: datetime
-    role: MembershipRole = row_field(_role)
+    role: MembershipRole = row_field(_role, ("role",))
     user: Annotated[User, strawberry.lazy(_USER)] = data_field(reads.MEMBERSHIP_USER)
     group: Annotated[Group, strawberry.lazy(_GROUP)] = data_field(reads.MEMBERSHIP_GROUP)
     added_by: Annotated[User, strawberry.lazy(_USER)] | None = data_field(
@@ -66,8 +66,8 @@ class Membership:
 class MemberEdge:
     """The membership row stands for its edge too: no object per member (PRODUCT §8)."""
 
-    node: Membership = row_field(_itself)
-    cursor: str = row_field(member_cursor)
+    node: Membership = row_field(_itself, None)
+    cursor: str = row_field(member_cursor, ("joined_at", "user_id"))
 
 
 @strawberry.type

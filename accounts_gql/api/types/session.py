@@ -32,7 +32,7 @@ def _session_id(row: SessionRow) -> str:
     ),
 )
 class Session:
-    id: strawberry.ID = row_field(_session_id)
+    id: strawberry.ID = row_field(_session_id, ("id",))
     created_at: datetime
     last_used_at: datetime = strawberry.field(description="The last sign-in or refresh.")
     expires_at: datetime = strawberry.field(description="When its refresh token expires.")

@@ -75,14 +75,14 @@ def _page(
 
 @strawberry.type(name="User", description="A person with an account.")
 class User(Node):
-    id: strawberry.ID = row_field(_user_id)
+    id: strawberry.ID = row_field(_user_id, ("id",))
     username: str
     display_name: str
     roles: list[str]
     version: int = strawberry.field(description="Increases with every change; see expectedVersion.")
     created_at: datetime
     updated_at: datetime
-    status: UserStatus = row_field(_status)
+    status: UserStatus = row_field(_status, ("status",))
     profile: JSON | None = data_field(
         reads.USER_PROFILE,
         description="Free-form JSON object; visible to the user and admins only.",

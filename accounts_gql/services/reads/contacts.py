@@ -36,6 +36,9 @@ CONTACT_TYPE = Read(
     contacts_type,
     rows=("contact_type",),
     key=("contact_type", "contact_type_id"),
+    uses=("contact_type_id",),
 )
-CONTACT_USER = Read("Contact", "user", contacts_user, rows=("user",), key=("user", "user_id"))
+CONTACT_USER = Read(
+    "Contact", "user", contacts_user, rows=("user",), key=("user", "user_id"), uses=("user_id",)
+)
 CONTACT_TYPES = Read("Query", "contactTypes", contact_types)

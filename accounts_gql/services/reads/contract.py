@@ -16,7 +16,12 @@ Reads also say which loaders they ask, so that an execution plan can have the
 loads of a level below fetched with those of the level above (`Loaders.follow`):
 `rows` are the loaders whose rows the objects below the field are, `key` the
 loader the field asks with an attribute of its parent, `links` loaders the
-read itself asks one after the other.
+read itself asks one after the other, `asks` any other loader it asks.
+
+They also say what they read of rows, so that a plan can ask a loader for only
+the columns its query needs (services/reads/loaders.py, "Projections"): `uses`,
+the parent's attributes the read takes (None: not declared, the parent is read
+whole), and `reads`, those of its own rows (`rows`) it looks at itself.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ from accounts_gql.services.authorization import (
     can_see_private,
     require_signed_in,
 )
-from accounts_gql.services.reads.loaders import SOURCES, Link, Loaders
+from accounts_gql.services.reads.loaders import SOURCES, Link, Loaders, projection
 
 # One result per parent, now or once awaited.
 Results = list[Any] | Awaitable[list[Any]]
@@ -60,8 +65,9 @@ class Read:
 
     `awaits`: whether `batch` answers with an awaitable (else a list at once).
     `owner`: for SELF_OR_ADMIN, the id of the user a parent belongs to.
-    `rows`, `key`, `links`: the loaders it asks (see the module); a key is the
-    loader and the parent's attribute (a column of the parent's rows) it asks with.
+    `rows`, `key`, `links`, `asks`: the loaders it asks (see the module); a key is
+    the loader and the parent's attribute (a column of the parent's rows) it asks
+    with. `uses`, `reads`: the attributes it takes of its parents and of its rows.
     """
 
     type_name: str
@@ -72,6 +78,9 @@ class Read:
     rows: tuple[str, ...] = ()
     key: tuple[str, str] | None = None
     links: tuple[Link, ...] = ()
+    asks: tuple[str, ...] = ()
+    uses: tuple[str, ...] | None = None
+    reads: tuple[str, ...] = ()
     visibility: Visibility = field(init=False)
 
     def __post_init__(self) -> None:
@@ -79,11 +88,18 @@ class Read:
         object.__setattr__(self, "visibility", VISIBILITY[key])
         if (self.visibility is Visibility.SELF_OR_ADMIN) != (self.owner is not None):
             raise TypeError(f"{key}: an owner goes with SELF_OR_ADMIN, and only with it")
-        named = {*self.rows, *(self.key or ())[:1]}
-        named.update(name for link in self.links for name in link[:2])
-        if unknown := named - SOURCES.keys():
+        if unknown := self.asked - SOURCES.keys():
             raise TypeError(f"{key}: no loader named {sorted(unknown)}")
+        if self.key is not None and self.key[1] not in (self.uses or (self.key[1],)):
+            raise TypeError(f"{key}: asks with {self.key[1]}, which it does not use")
         READS[key] = self
+
+    @property
+    def asked(self) -> set[str]:
+        """Every loader it asks."""
+        named = {*self.rows, *self.asks, *(self.key or ())[:1]}
+        named.update(name for link in self.links for name in link[:2])
+        return named
 
     def __call__(self, scope: Scope, parents: list[Any], arguments: Mapping[str, Any]) -> Results:
         """The field's result for each parent, as its visibility rule allows."""
@@ -109,6 +125,12 @@ class Read:
 
     def __repr__(self) -> str:
         return f"Read({self.type_name}.{self.field_name}, {self.visibility.name})"
+
+
+def loader_columns(loader: str, needs: frozenset[str]) -> frozenset[str] | None:
+    """The columns `loader` asks for when its rows are used for `needs` alone, or
+    None when it reads them whole (services/reads/loaders.py, "Projections")."""
+    return projection(loader, needs)
 
 
 # Every read, by (GraphQL type, field): filled as the reads modules are imported.

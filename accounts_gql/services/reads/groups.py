@@ -171,5 +171,7 @@ def groups_members(
 GROUP = Read("Query", "group", group, rows=("group",))
 GROUPS = Read("Query", "groups", groups)
 GROUPS_TOTAL_COUNT = Read("GroupConnection", "totalCount", groups_total_count)
-GROUP_MEMBER_COUNT = Read("Group", "memberCount", groups_member_count, key=("member_count", "id"))
-GROUP_MEMBERS = Read("Group", "members", groups_members, rows=("member_page",))
+GROUP_MEMBER_COUNT = Read(
+    "Group", "memberCount", groups_member_count, key=("member_count", "id"), uses=("id",)
+)
+GROUP_MEMBERS = Read("Group", "members", groups_members, rows=("member_page",), uses=("id",))

@@ -14,13 +14,26 @@ are fetched in the same statement and cached there. An execution plan knows
 which reads lie below which (services/reads/contract.py, `Read.rows` and
 `Read.key`) and says so before it runs; a follower's values are what its own
 fetch would have given, so nothing but the number of statements changes.
+
+Projections. Most queries read a few fields of a row (a member's username and
+display name), and decoding the rest costs more than anything else a large
+answer needs: asyncpg builds a datetime of every timestamp, PostgreSQL sends the
+profile's JSON (docs/performance.md). So a plan may also say, before it runs,
+which columns of a loader's rows its fields and reads use (`Loaders.project`,
+from the fields' and reads' declarations), and the loader asks its call for
+those, with the columns it keys and is followed by. Its rows then have only
+those fields set (repositories/rows.py, `projection`): a use nobody declared
+raises AttributeError, the plan gives up, and the standard path, whose loaders
+always read whole rows, answers. A plan projects only loaders whose rows all
+its reads declare; any other read of them (`node`, a key outside its rows)
+leaves them whole (api/engine/plans.py, `projections`).
 """
 
 from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Generic, TypeVar, overload
@@ -77,23 +90,33 @@ def counts(keys: list[uuid.UUID], rows: Rows) -> list[int]:
 
 @dataclass(frozen=True, slots=True)
 class KeyedRead:
-    """A loader whose keys are the values of one column (ids) and go to one call;
-    `values` gives each key's value from the call's rows. `columns`: those of its
-    rows that another loader may take keys from (`Loaders.follow`)."""
+    """A loader whose keys are the values of one column (`keyed_by`) and go to one
+    call; `values` gives each key's value from the call's rows. `columns`: those
+    of its rows that another loader may take keys from (`Loaders.follow`)."""
 
     call: BatchCall
     values: Callable[[list[Any], Rows], list[Any]]
+    keyed_by: str
     args: tuple[object, ...] = ()
     columns: frozenset[str] = frozenset()
 
-    def fetches(self, keys: list[Any]) -> list[Fetch]:
-        return [Fetch(self.call, keys, self.args)]
+    def fetches(self, keys: list[Any], call: BatchCall | None = None) -> list[Fetch]:
+        return [Fetch(call or self.call, keys, self.args)]
 
     def answer(self, keys: list[Any], fetches: list[Fetch]) -> list[Any]:
         return self.values(keys, fetches[0].rows())
 
-    def follower(self, column: str) -> Fetch:
-        return Fetch(self.call, args=self.args, column=column)
+    def follower(self, column: str, call: BatchCall | None = None) -> Fetch:
+        return Fetch(call or self.call, args=self.args, column=column)
+
+    def projection(self, needs: frozenset[str]) -> frozenset[str] | None:
+        """The columns to ask for rows used for `needs` alone: those, and those it is
+        keyed and followed by. None when that is every column, or not columns."""
+        call = self.call
+        wanted = needs | self.columns | {self.keyed_by}
+        if call.kind is None or not wanted < set(call.columns):
+            return None
+        return wanted
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +125,7 @@ class MemberPagesRead:
 
     columns: frozenset[str] = frozenset({"user_id", "added_by"})
 
-    def fetches(self, keys: list[MemberPageKey]) -> list[Fetch]:
+    def fetches(self, keys: list[MemberPageKey], call: BatchCall | None = None) -> list[Fetch]:
         return [
             Fetch(memberships.MEMBER_PAGES, group_ids, _page_args(request, role))
             for (request, role), group_ids in _shapes(keys).items()
@@ -145,21 +168,33 @@ _USER_COLUMNS = frozenset({"id"})
 _CONTACT_COLUMNS = frozenset({"user_id", "contact_type_id"})
 # Each loader's read, by the loader's name in Loaders.
 SOURCES: dict[str, KeyedRead | MemberPagesRead] = {
-    "user": KeyedRead(users.USERS_BY_IDS, by_id, columns=_USER_COLUMNS),
-    "contact": KeyedRead(contacts.CONTACTS_BY_IDS, by_id, columns=_CONTACT_COLUMNS),
-    "contacts": KeyedRead(contacts.CONTACTS_BY_USER_IDS, by_user, (False,), _CONTACT_COLUMNS),
-    "all_contacts": KeyedRead(contacts.CONTACTS_BY_USER_IDS, by_user, (True,), _CONTACT_COLUMNS),
-    "contact_type": KeyedRead(contact_types.CONTACT_TYPES_BY_IDS, by_id),
+    "user": KeyedRead(users.USERS_BY_IDS, by_id, "id", columns=_USER_COLUMNS),
+    "contact": KeyedRead(contacts.CONTACTS_BY_IDS, by_id, "id", columns=_CONTACT_COLUMNS),
+    "contacts": KeyedRead(
+        contacts.CONTACTS_BY_USER_IDS, by_user, "user_id", (False,), _CONTACT_COLUMNS
+    ),
+    "all_contacts": KeyedRead(
+        contacts.CONTACTS_BY_USER_IDS, by_user, "user_id", (True,), _CONTACT_COLUMNS
+    ),
+    "contact_type": KeyedRead(contact_types.CONTACT_TYPES_BY_IDS, by_id, "id"),
     "memberships": KeyedRead(
         memberships.MEMBERSHIPS_BY_USER_IDS,
         by_user,
+        "user_id",
         columns=frozenset({"user_id", "group_id", "added_by"}),
     ),
-    "sessions": KeyedRead(sessions.SESSIONS_OF_USERS, by_user),
-    "group": KeyedRead(groups.GROUPS_BY_IDS, by_id, columns=frozenset({"id"})),
-    "member_count": KeyedRead(groups.MEMBER_COUNTS, counts),
+    "sessions": KeyedRead(sessions.SESSIONS_OF_USERS, by_user, "user_id"),
+    "group": KeyedRead(groups.GROUPS_BY_IDS, by_id, "id", columns=frozenset({"id"})),
+    "member_count": KeyedRead(groups.MEMBER_COUNTS, counts, "group_id"),
     "member_page": MemberPagesRead(),
 }
+
+
+def projection(loader: str, needs: frozenset[str]) -> frozenset[str] | None:
+    """The columns a loader asks for when its rows are used for `needs` alone,
+    or None when it reads them whole."""
+    read = SOURCES[loader]
+    return read.projection(needs) if isinstance(read, KeyedRead) else None
 
 
 class made_on_first_use(Generic[T]):
@@ -194,6 +229,7 @@ class Loaders:
         # A query's plan collects each level's batches and fetches them together.
         self.batching = Batching(self._together)
         self._followers: dict[str, list[tuple[str, str]]] = {}
+        self._calls: dict[str, BatchCall] = {}  # projected calls, by loader
 
     def follow(self, links: Iterable[Link]) -> None:
         """Fetches each follower with its loader from now on (see the module).
@@ -202,6 +238,14 @@ class Loaders:
         for loader, follower, column in links:
             if column in SOURCES[loader].columns and isinstance(SOURCES[follower], KeyedRead):
                 self._followers.setdefault(loader, []).append((follower, column))
+
+    def project(self, projections: Mapping[str, frozenset[str]]) -> None:
+        """Reads only the given columns of each loader's rows from now on (see the
+        module; `projection` gives them)."""
+        for name, columns in projections.items():
+            read = SOURCES[name]
+            assert isinstance(read, KeyedRead), name
+            self._calls[name] = read.call.project(columns)
 
     def _loader(self, name: str) -> Loader[Any, Any]:
         return Loader(partial(self._fetch_alone, name), self.batching, name)
@@ -223,7 +267,7 @@ class Loaders:
         calls: list[list[Fetch]] = []
         followers: list[tuple[str, Fetch]] = []
         for name, keys in wanted:
-            fetches = SOURCES[name].fetches(keys)
+            fetches = SOURCES[name].fetches(keys, self._calls.get(name))
             for fetch in fetches:
                 self._add_followers(name, fetch, {name}, followers)
             calls.append(fetches)
@@ -253,7 +297,7 @@ class Loaders:
                 continue
             read = SOURCES[follower]
             assert isinstance(read, KeyedRead)
-            followed = read.follower(column)
+            followed = read.follower(column, self._calls.get(follower))
             fetch.follows.append(followed)
             found.append((follower, followed))
             self._add_followers(follower, followed, chain | {follower}, found)

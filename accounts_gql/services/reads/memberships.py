@@ -109,7 +109,12 @@ def memberships_added_by(
 
 
 USER_MEMBERSHIPS = Read(
-    "User", "memberships", users_memberships, rows=("memberships",), key=("memberships", "id")
+    "User",
+    "memberships",
+    users_memberships,
+    rows=("memberships",),
+    key=("memberships", "id"),
+    uses=("id",),
 )
 USER_GROUPS = Read(
     "User",
@@ -118,13 +123,29 @@ USER_GROUPS = Read(
     rows=("group",),
     key=("memberships", "id"),
     links=(("memberships", "group", "group_id"),),
+    uses=("id",),
 )
 MEMBERSHIP_USER = Read(
-    "Membership", "user", memberships_user, rows=("user",), key=("user", "user_id")
+    "Membership",
+    "user",
+    memberships_user,
+    rows=("user",),
+    key=("user", "user_id"),
+    uses=("user_id",),
 )
 MEMBERSHIP_GROUP = Read(
-    "Membership", "group", memberships_group, rows=("group",), key=("group", "group_id")
+    "Membership",
+    "group",
+    memberships_group,
+    rows=("group",),
+    key=("group", "group_id"),
+    uses=("group_id",),
 )
 MEMBERSHIP_ADDED_BY = Read(
-    "Membership", "addedBy", memberships_added_by, rows=("user",), key=("user", "added_by")
+    "Membership",
+    "addedBy",
+    memberships_added_by,
+    rows=("user",),
+    key=("user", "added_by"),
+    uses=("added_by",),
 )

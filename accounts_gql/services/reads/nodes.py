@@ -76,5 +76,7 @@ def nodes(scope: Scope, roots: list[Any], ids: list[str]) -> Awaitable[list[list
     return answer()
 
 
-NODE = Read("Query", "node", node)
-NODES = Read("Query", "nodes", nodes)
+# What node(s) return are rows of these loaders, looked up by type, so read whole.
+_NODE_LOADERS = ("contact_type", "user", "group", "contact")
+NODE = Read("Query", "node", node, asks=_NODE_LOADERS)
+NODES = Read("Query", "nodes", nodes, asks=_NODE_LOADERS)

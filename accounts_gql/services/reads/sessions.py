@@ -22,6 +22,6 @@ def sessions_current(scope: Scope, sessions: list[SessionRow]) -> list[bool]:
 
 
 USER_SESSIONS = Read(
-    "User", "sessions", users_sessions, owner=attrgetter("id"), key=("sessions", "id")
+    "User", "sessions", users_sessions, owner=attrgetter("id"), key=("sessions", "id"), uses=("id",)
 )
-SESSION_CURRENT = Read("Session", "current", sessions_current, awaits=False)
+SESSION_CURRENT = Read("Session", "current", sessions_current, awaits=False, uses=("id",))

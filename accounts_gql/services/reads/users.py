@@ -188,7 +188,9 @@ ME = Read("Query", "me", me, rows=_users)
 USER = Read("Query", "user", user, rows=_users)
 USERS = Read("Query", "users", users)
 USERS_TOTAL_COUNT = Read("UserConnection", "totalCount", users_total_count)
-USER_PROFILE = Read("User", "profile", users_profile, awaits=False, owner=_owner)
+USER_PROFILE = Read(
+    "User", "profile", users_profile, awaits=False, owner=_owner, uses=("id", "profile")
+)
 USER_CONTACTS = Read(
     "User",
     "contacts",
@@ -196,7 +198,16 @@ USER_CONTACTS = Read(
     owner=_owner,
     rows=("contacts", "all_contacts"),
     key=_contacts,
+    uses=("id",),
+    reads=("type_code",),
 )
 USER_PRIMARY_CONTACT = Read(
-    "User", "primaryContact", users_primary_contact, owner=_owner, rows=("contacts",), key=_contacts
+    "User",
+    "primaryContact",
+    users_primary_contact,
+    owner=_owner,
+    rows=("contacts",),
+    key=_contacts,
+    uses=("id",),
+    reads=("type_code", "is_primary"),
 )
