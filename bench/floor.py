@@ -90,13 +90,12 @@ async def q3(db: Executor, variables: dict[str, Any]) -> dict[str, Any]:
         return {"group": None}
     group = found[0]
     counts = await groups.group_member_counts(db, [group_id])
-    page = await memberships.member_pages(db, [group_id], first=100)
-    members = {
-        row.id: row for row in await users.users_by_ids(db, [r.membership.user_id for r in page])
-    }
+    pages = await memberships.member_pages(db, [group_id], 100)
+    page = pages.get(group_id, memberships.EMPTY_PAGE).rows
+    members = {row.id: row for row in await users.users_by_ids(db, [m.user_id for m in page])}
     edges = []
-    for r in page:
-        m, u = r.membership, members[r.membership.user_id]
+    for m in page:
+        u = members[m.user_id]
         edges.append(
             {
                 "cursor": encode_time_cursor(m.joined_at, m.user_id),

@@ -49,7 +49,7 @@ async def arguments(db: asyncpg.Connection) -> dict[str, Any]:
         """SELECT group_id FROM accounts.user_group_memberships
            GROUP BY group_id HAVING count(*) >= 100 ORDER BY group_id LIMIT 1"""
     )
-    members = [r.membership.user_id for r in await memberships.member_pages(db, [group], first=100)]
+    members = [m.user_id for m in (await memberships.member_pages(db, [group], 100))[group].rows]
     rows = await contacts.contacts_by_user_ids(db, page, False)
     joined = await memberships.memberships_by_user_ids(db, page)
     # A user in many groups, for "me { groups { members } }".
@@ -99,7 +99,7 @@ def cases(a: dict[str, Any]) -> dict[str, Call]:
         # Q3
         "Q3 groups_by_ids(1)": lambda db: groups.groups_by_ids(db, [a["group"]]),
         "Q3 group_member_counts(1)": lambda db: groups.group_member_counts(db, [a["group"]]),
-        "Q3 member_pages(1, 100)": lambda db: memberships.member_pages(db, [a["group"]], first=100),
+        "Q3 member_pages(1, 100)": lambda db: memberships.member_pages(db, [a["group"]], 100),
         "Q3 users_by_ids(100)": lambda db: users.users_by_ids(db, a["members"]),
         # Other shapes: filtered user lists, nodes of mixed types, me with groups.
         "users_page(20, after)": lambda db: users.users_page(db, first=20, after=a["after"]),
@@ -136,9 +136,7 @@ def cases(a: dict[str, Any]) -> dict[str, Call]:
         ),
         "me groups_by_ids(k)": lambda db: groups.groups_by_ids(db, a["busy_groups"]),
         "me group_member_counts(k)": lambda db: groups.group_member_counts(db, a["busy_groups"]),
-        "me member_pages(k, 20)": lambda db: memberships.member_pages(
-            db, a["busy_groups"], first=20
-        ),
+        "me member_pages(k, 20)": lambda db: memberships.member_pages(db, a["busy_groups"], 20),
         "groups_page(20)": lambda db: groups.groups_page(db, first=20),
     }
 

@@ -25,7 +25,7 @@ CALLS = {
     "contacts_by_user_ids": contacts.CONTACTS_BY_USER_IDS,
     "contact_types_by_ids": contact_types.CONTACT_TYPES_BY_IDS,
     "memberships_by_user_ids": memberships.MEMBERSHIPS_BY_USER_IDS,
-    "member_pages": memberships.MEMBER_PAGES,
+    "member_pages_with_next": memberships.MEMBER_PAGES,
     "groups_by_ids": groups.GROUPS_BY_IDS,
     "group_member_counts": groups.MEMBER_COUNTS,
     "sessions_of_users": sessions.SESSIONS_OF_USERS,
@@ -68,8 +68,8 @@ async def test_followers_get_the_rows_their_calls_give_alone(
     joined = Fetch(memberships.MEMBERSHIPS_BY_USER_IDS, column="id")
     joined.follows.append(Fetch(groups.GROUPS_BY_IDS, column="group_id"))
     root.follows += [listed, joined]
-    alone = await memberships.member_pages(db, [unknown], first=5)
-    pages = Fetch(memberships.MEMBER_PAGES, [unknown], (5, None, None, None, None, None, None))
+    alone = await memberships.member_pages(db, [unknown], 5)
+    pages = Fetch(memberships.MEMBER_PAGES, [unknown], memberships.member_page_args(5))
 
     await fetch_all(db, [root, pages])
 
@@ -83,7 +83,8 @@ async def test_followers_get_the_rows_their_calls_give_alone(
     [found] = joined.follows
     assert len(found.rows()) == 2
     assert found.rows() == await groups.groups_by_ids(db, found.keys or [])
-    assert pages.rows() == alone == []
+    assert pages.rows() == []
+    assert alone == {}
 
 
 async def test_a_follower_of_nothing_is_empty(db: asyncpg.Connection) -> None:

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from accounts_gql.repositories.memberships import MemberPageRow, MembershipRow
+from accounts_gql.repositories.memberships import MembershipRow
 from accounts_gql.repositories.rows import maker, projection
 from accounts_gql.services.reads import rows
 
-ROW_CLASSES = [getattr(rows, name) for name in rows.__all__] + [MemberPageRow]
+ROW_CLASSES = [getattr(rows, name) for name in rows.__all__]
 
 
 def values(cls: type) -> list[Any]:
@@ -47,7 +47,7 @@ def test_a_made_row_stays_frozen(cls: type) -> None:
 def test_positions_pick_and_order_the_columns() -> None:
     group_id, user_id, added_by = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     joined = datetime(2026, 1, 2, tzinfo=UTC)
-    page_record = (group_id, user_id, "member", joined, added_by, True)
+    page_record = (group_id, user_id, "member", joined, added_by)
     made = maker(MembershipRow, (1, 0, 2, 3, 4))(page_record)
     assert made == MembershipRow(user_id, group_id, "member", joined, added_by)
 

@@ -1,11 +1,11 @@
-"""Memberships: calls of the stored functions in sql/0004_groups.sql."""
+"""Memberships: calls of the stored functions in sql/0004_groups.sql (member pages:
+sql/0020_member_pages_with_next.sql)."""
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
 
 from accounts_gql.db.pool import Executor
 from accounts_gql.repositories.batches import batch_call, fetch_rows
@@ -24,21 +24,19 @@ class MembershipRow:
 
 
 @dataclass(frozen=True, slots=True)
-class MemberPageRow:
-    """One row of a group's member page; has_more is per group."""
+class MemberPage:
+    """A group's page of members, in page order; whether more lie beyond it in
+    the page's direction."""
 
-    group_id: uuid.UUID
-    membership: MembershipRow
+    rows: list[MembershipRow]
     has_more: bool
 
+
+EMPTY_PAGE = MemberPage([], False)
 
 _row = maker(MembershipRow)
 # The membership of a member page's record (group_id, user_id, role, …).
 _page_membership = maker(MembershipRow, (1, 0, 2, 3, 4))
-
-
-def _page_row(record: Any) -> MemberPageRow:
-    return MemberPageRow(record[0], _page_membership(record), record[5])
 
 
 MEMBERSHIPS_BY_USER_IDS = batch_call(
@@ -46,12 +44,13 @@ MEMBERSHIPS_BY_USER_IDS = batch_call(
     "user_id uuid, group_id uuid, role text, joined_at timestamptz, added_by uuid",
     MembershipRow,
 )
-# A page of members for each group ($1), in one statement: first, last, the
-# cursors' (key, id) after and before, role.
+# A page of members for each group ($1) and the row beyond it (sql/0020), in one
+# statement: the size, whether backward, the cursors' (key, id) after and
+# before, role. `pages` makes the pages of its rows.
 MEMBER_PAGES = batch_call(
-    "member_pages($1, $2, $3, $4, $5, $6, $7, $8)",
-    "group_id uuid, user_id uuid, role text, joined_at timestamptz, added_by uuid, has_more bool",
-    _page_row,
+    "member_pages_with_next($1, $2, $3, $4, $5, $6, $7, $8)",
+    "group_id uuid, user_id uuid, role text, joined_at timestamptz, added_by uuid",
+    _page_membership,
 )
 
 
@@ -61,31 +60,55 @@ async def memberships_by_user_ids(db: Executor, user_ids: list[uuid.UUID]) -> li
 
 
 def member_page_args(
+    size: int,
     *,
-    first: int | None = None,
-    last: int | None = None,
+    backward: bool = False,
     after: Cursor | None = None,
     before: Cursor | None = None,
     role: str | None = None,
 ) -> tuple[object, ...]:
     """MEMBER_PAGES' arguments after the group ids."""
-    return (first, last, *cursor_args(after, before), role)
+    return (size, backward, *cursor_args(after, before), role)
+
+
+def pages(rows: list[MembershipRow], size: int, backward: bool) -> dict[uuid.UUID, MemberPage]:
+    """The page of each group that has members in range, of MEMBER_PAGES' rows: each
+    group's rows come together in the page's direction, one more than `size` when
+    there is more (sql/0020)."""
+    grouped: dict[uuid.UUID, list[MembershipRow]] = {}
+    for row in rows:
+        found = grouped.get(row.group_id)
+        if found is None:
+            grouped[row.group_id] = [row]
+        else:
+            found.append(row)
+    found_pages = {}
+    for group_id, found in grouped.items():
+        # A page of none says nothing lies beyond it, as users' and groups' pages
+        # of none do (their statements return no rows to tell it by).
+        more = size > 0 and len(found) > size
+        del found[size:]
+        if backward:
+            found.reverse()
+        found_pages[group_id] = MemberPage(found, more)
+    return found_pages
 
 
 async def member_pages(
     db: Executor,
     group_ids: list[uuid.UUID],
+    size: int,
     *,
-    first: int | None = None,
-    last: int | None = None,
+    backward: bool = False,
     after: Cursor | None = None,
     before: Cursor | None = None,
     role: str | None = None,
-) -> list[MemberPageRow]:
-    """A page of members for each group, in one statement."""
-    arguments = member_page_args(first=first, last=last, after=after, before=before, role=role)
-    rows: list[MemberPageRow] = await fetch_rows(db, MEMBER_PAGES, group_ids, *arguments)
-    return rows
+) -> dict[uuid.UUID, MemberPage]:
+    """A page of `size` members of each group, in one statement (groups with none
+    in range are left out)."""
+    arguments = member_page_args(size, backward=backward, after=after, before=before, role=role)
+    rows: list[MembershipRow] = await fetch_rows(db, MEMBER_PAGES, group_ids, *arguments)
+    return pages(rows, size, backward)
 
 
 async def _write(db: Executor, call: str, *args: object) -> MembershipRow:

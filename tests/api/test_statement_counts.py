@@ -43,9 +43,9 @@ NESTED_MEMBERS = """query($first: Int!, $search: String) {
 # Q2: the users page; then the contacts with their types and the memberships
 # with their groups in one statement (repositories/batches.py).
 Q2_STATEMENTS = 2
-# The users page; the memberships with their groups; one member page call for
-# all groups with the member users not on the page.
-NESTED_STATEMENTS = 3
+# The users page; the memberships with their groups, the groups' member pages
+# (one call for all groups) and the members' users, in one statement.
+NESTED_STATEMENTS = 2
 
 
 @pytest.fixture(scope="module")
@@ -233,19 +233,22 @@ async def test_q1_is_one_statement(counted: Counted, seed_batch: str) -> None:
     assert statements == 1
 
 
-async def test_q3_is_two_statements(counted: Counted, seed_batch: str) -> None:
-    """The group with its member count; the member page with the members."""
+async def test_q3_is_one_statement(counted: Counted, seed_batch: str) -> None:
+    """The group, and with it its member count, its page of members (for the page
+    the arguments ask) and the members' users."""
     ids = await batch_ids(counted, seed_batch)
     statements, body = await counted(Q3, {"id": ids["group"]})
     group = body["data"]["group"]
     assert group["memberCount"] == len(group["members"]["edges"]) > 10
     assert all(edge["node"]["user"]["username"] for edge in group["members"]["edges"])
-    assert statements == 2
+    assert statements == 1
 
 
 async def test_me_with_groups_and_their_members(counted: Counted, seed_batch: str) -> None:
-    """Me with my memberships and their groups; then the member pages with their
-    users and the users' contacts, which only their owners and admins see."""
+    """Me with my memberships, their groups and the groups' member pages; then the
+    members' users (the user loader already leads the first statement, and a
+    loader follows no chain it is in) and their contacts, which only their
+    owners and admins see."""
     ids = await batch_ids(counted, seed_batch)
     viewer = decode_id(ids["user"], "User")
     statements, body = await counted(ME_GROUPS, {}, viewer)
@@ -320,3 +323,36 @@ async def test_what_nodes_returns_is_read_whole(
     await counted(NODES, {"ids": list(ids.values())})
     [user] = selected(statements.queries[before:], "users_by_ids")
     assert len(user) == 9
+
+
+TWO_PAGES = """query($id: ID!, $after: String) {
+  group(id: $id) {
+    head: members(first: 3) { edges { node { user { username } } } }
+    tail: members(last: 2, after: $after) {
+      pageInfo { hasPreviousPage } edges { node { user { username } } }
+    }
+  }
+}"""
+
+
+async def test_two_pages_of_one_group_come_with_the_group(
+    counted: Counted, seed_batch: str
+) -> None:
+    """Each members field's page follows the group for its own arguments (one a
+    variable), in the group's statement; each the page it asks alone."""
+    ids = await batch_ids(counted, seed_batch)
+    one = """query($id: ID!, $first: Int, $last: Int, $after: String) { group(id: $id) {
+      members(first: $first, last: $last, after: $after) {
+        pageInfo { hasPreviousPage } edges { cursor node { user { username } } }
+      } } }"""
+    _, alone = await counted(one, {"id": ids["group"], "first": 3})
+    head = alone["data"]["group"]["members"]["edges"]
+    _, alone_tail = await counted(one, {"id": ids["group"], "last": 2, "after": head[0]["cursor"]})
+    statements, body = await counted(TWO_PAGES, {"id": ids["group"], "after": head[0]["cursor"]})
+    group = body["data"]["group"]
+    assert [e["node"] for e in group["head"]["edges"]] == [e["node"] for e in head]
+    assert group["tail"] == {
+        "pageInfo": alone_tail["data"]["group"]["members"]["pageInfo"],
+        "edges": [{"node": e["node"]} for e in alone_tail["data"]["group"]["members"]["edges"]],
+    }
+    assert statements == 1

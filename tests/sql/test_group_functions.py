@@ -10,9 +10,11 @@ import asyncpg
 import pytest
 
 from accounts_gql.core.errors import DomainError, ErrorKind
+from accounts_gql.db.pool import Executor
 from accounts_gql.repositories import groups, memberships, users
 from accounts_gql.repositories.groups import GroupRow
-from accounts_gql.repositories.memberships import MemberPageRow, MembershipRow
+from accounts_gql.repositories.memberships import EMPTY_PAGE, MemberPage, MembershipRow
+from accounts_gql.repositories.pages import Cursor
 from tests.sql.test_contacts import events, expect_error
 
 GROUP_KEYS = {"id", "slug", "name", "description", "version", "created_at", "updated_at"}
@@ -579,30 +581,52 @@ async def test_groups_pages_walk_every_group_once_in_order(
 # Member pages -----------------------------------------------------------------
 
 
-def member_cursor(row: MemberPageRow) -> tuple[str, uuid.UUID]:
-    return (row.membership.joined_at.isoformat(), row.membership.user_id)
+def member_cursor(row: MembershipRow) -> Cursor:
+    return (row.joined_at.isoformat(), row.user_id)
+
+
+def user_ids(page: MemberPage) -> list[uuid.UUID]:
+    return [row.user_id for row in page.rows]
+
+
+def summary(found: dict[uuid.UUID, MemberPage]) -> dict[uuid.UUID, tuple[list[uuid.UUID], bool]]:
+    """Each group's member ids and has_more."""
+    return {group_id: (user_ids(page), page.has_more) for group_id, page in found.items()}
+
+
+async def member_page(
+    db: Executor,
+    group_id: uuid.UUID,
+    size: int,
+    *,
+    backward: bool = False,
+    after: Cursor | None = None,
+    before: Cursor | None = None,
+    role: str | None = None,
+) -> MemberPage:
+    """One group's page of member_pages (EMPTY_PAGE when it has no members in range)."""
+    found = await memberships.member_pages(
+        db, [group_id], size, backward=backward, after=after, before=before, role=role
+    )
+    assert set(found) <= {group_id}
+    page = found.get(group_id, EMPTY_PAGE)
+    assert {row.group_id for row in page.rows} <= {group_id}
+    return page
 
 
 async def walk_members(
     db: asyncpg.Connection,
     group_id: uuid.UUID,
-    first_page: list[MemberPageRow],
+    first_page: MemberPage,
     role: str | None = None,
 ) -> list[list[uuid.UUID]]:
     """The pages of one group (its first page given), forward through cursors."""
     pages = [first_page]
-    while pages[-1] and pages[-1][-1].has_more:
-        assert len(pages[-1]) == 4
-        pages.append(
-            await memberships.member_pages(
-                db, [group_id], first=4, after=member_cursor(pages[-1][-1]), role=role
-            )
-        )
-    assert not pages[-1] or not pages[-1][-1].has_more
-    for page in pages:
-        assert {row.group_id for row in page} <= {group_id}
-        assert len({row.has_more for row in page}) <= 1, "has_more is per group"
-    return [[row.membership.user_id for row in page] for page in pages]
+    while pages[-1].has_more:
+        assert len(pages[-1].rows) == 4
+        after = member_cursor(pages[-1].rows[-1])
+        pages.append(await member_page(db, group_id, 4, after=after, role=role))
+    return [user_ids(page) for page in pages]
 
 
 async def test_member_pages_of_three_groups(db: asyncpg.Connection, unique: str) -> None:
@@ -625,43 +649,42 @@ async def test_member_pages_of_three_groups(db: asyncpg.Connection, unique: str)
     }
     sizes = {big.id: 12, mid.id: 5, one.id: 1}
 
-    first = await memberships.member_pages(db, [big.id, mid.id, one.id, empty.id], first=4)
-    by_group: dict[uuid.UUID, list[MemberPageRow]] = {}
-    for row in first:
-        by_group.setdefault(row.group_id, []).append(row)
-    assert set(by_group) == {big.id, mid.id, one.id}, "an empty group has no rows"
-    for group_id, rows in by_group.items():
-        assert [r.membership.user_id for r in rows] == joined[group_id][:4]
-        assert all(r.has_more == (sizes[group_id] > 4) for r in rows)
-    owner_row = by_group[big.id][0].membership
+    first = await memberships.member_pages(db, [big.id, mid.id, one.id, empty.id], 4)
+    assert summary(first) == {
+        group_id: (ids[:4], sizes[group_id] > 4) for group_id, ids in joined.items()
+    }, "an empty group has no page"
+    assert all(row.group_id == group_id for group_id, page in first.items() for row in page.rows)
+    owner_row = first[big.id].rows[0]
     assert (owner_row.role, owner_row.group_id) == ("owner", big.id)
 
     for group_id in (big.id, mid.id, one.id):
-        pages = await walk_members(db, group_id, by_group[group_id])
+        pages = await walk_members(db, group_id, first[group_id])
         assert [u for page in pages for u in page] == joined[group_id]
         assert [len(p) for p in pages] == {12: [4, 4, 4], 5: [4, 1], 1: [1]}[sizes[group_id]]
 
     # Backward from the end, through "before" cursors.
     back: list[list[uuid.UUID]] = []
-    page = await memberships.member_pages(db, [big.id], last=4)
+    page = await member_page(db, big.id, 4, backward=True)
     while True:
-        back.append([r.membership.user_id for r in page])
-        if not page[0].has_more:
+        back.append(user_ids(page))
+        if not page.has_more:
             break
-        page = await memberships.member_pages(db, [big.id], last=4, before=member_cursor(page[0]))
+        page = await member_page(db, big.id, 4, backward=True, before=member_cursor(page.rows[0]))
     assert [u for p in reversed(back) for u in p] == joined[big.id]
     assert [len(p) for p in back] == [4, 4, 4]
 
     # The role filter: managers of the big group, in joined order.
     managers = [people[i] for i in range(1, 12) if i % 3 == 0]
-    first_managers = await memberships.member_pages(db, [big.id, mid.id], first=4, role="manager")
-    assert [r.membership.user_id for r in first_managers] == managers
-    assert all(r.membership.role == "manager" and not r.has_more for r in first_managers)
-    owners = await memberships.member_pages(db, [big.id, mid.id, one.id], first=1, role="owner")
-    assert [(r.group_id, r.membership.user_id, r.has_more) for r in owners] == sorted(
-        [(big.id, people[0], False), (mid.id, people[0], False), (one.id, people[5], False)]
-    )
-    members = await memberships.member_pages(db, [big.id], first=4, role="member")
+    first_managers = await memberships.member_pages(db, [big.id, mid.id], 4, role="manager")
+    assert summary(first_managers) == {big.id: (managers, False)}
+    assert all(row.role == "manager" for row in first_managers[big.id].rows)
+    owners = await memberships.member_pages(db, [big.id, mid.id, one.id], 1, role="owner")
+    assert summary(owners) == {
+        big.id: ([people[0]], False),
+        mid.id: ([people[0]], False),
+        one.id: ([people[5]], False),
+    }
+    members = await member_page(db, big.id, 4, role="member")
     pages = await walk_members(db, big.id, members, role="member")
     assert [u for p in pages for u in p] == [p for i, p in enumerate(people[1:], 1) if i % 3]
 
@@ -674,22 +697,14 @@ async def test_a_member_added_between_pages_appears_at_the_end(
     for person in people[1:9]:
         await memberships.add_group_member(db, group.id, person)
 
-    page_one = await memberships.member_pages(db, [group.id], first=4)
-    assert [r.membership.user_id for r in page_one] == people[:4]
+    page_one = await member_page(db, group.id, 4)
+    assert user_ids(page_one) == people[:4]
     await memberships.add_group_member(db, group.id, people[9])
-    page_two = await memberships.member_pages(
-        db, [group.id], first=4, after=member_cursor(page_one[-1])
-    )
-    assert [r.membership.user_id for r in page_two] == people[4:8]
-    assert page_two[0].has_more
-    page_three = await memberships.member_pages(
-        db, [group.id], first=4, after=member_cursor(page_two[-1])
-    )
-    assert [r.membership.user_id for r in page_three] == [people[8], people[9]]
-    assert not page_three[0].has_more
+    page_two = await member_page(db, group.id, 4, after=member_cursor(page_one.rows[-1]))
+    assert (user_ids(page_two), page_two.has_more) == (people[4:8], True)
+    page_three = await member_page(db, group.id, 4, after=member_cursor(page_two.rows[-1]))
+    assert (user_ids(page_three), page_three.has_more) == ([people[8], people[9]], False)
     # A member removed between pages does not shift them either.
     await memberships.remove_group_member(db, group.id, people[2])
-    again = await memberships.member_pages(
-        db, [group.id], first=4, after=member_cursor(page_one[-1])
-    )
-    assert [r.membership.user_id for r in again] == people[4:8]
+    again = await member_page(db, group.id, 4, after=member_cursor(page_one.rows[-1]))
+    assert user_ids(again) == people[4:8]

@@ -1,13 +1,15 @@
-"""Member pages deep in a large group, on a generic plan (sql/0008_member_pages_bounds.sql).
+"""Member pages deep in a large group, on a generic plan (sql/0020_member_pages_with_next.sql,
+its bounds as sql/0008_member_pages_bounds.sql wrote them).
 
 A function's SQL is planned generically, without the parameter values. There the
-cursor bounds of accounts.member_pages must still be index conditions of
+cursor bounds of accounts.member_pages_with_next must still be index conditions of
 memberships_group_idx, so that a page far into a group reads about a page's worth
-of rows, not every member before the cursor. The assertions count the rows and
-buffers the plan reads (EXPLAIN ANALYZE), never the time, so the machine's speed
-does not matter. The function is PL/pgSQL (sql/0015_read_plans.sql), whose
-statements PostgreSQL never inlines into the caller's: auto_explain reports the
-plan of its statement.
+of rows, not every member before the cursor. The function returns each page in its
+direction and the row beyond it when there is one (up to size + 1 rows, descending
+backward). The assertions count the rows and buffers the plan reads (EXPLAIN
+ANALYZE), never the time, so the machine's speed does not matter. The function is
+PL/pgSQL, whose statements PostgreSQL never inlines into the caller's: auto_explain
+reports the plan of its statement.
 """
 
 from __future__ import annotations
@@ -24,8 +26,10 @@ import pytest
 
 from accounts_gql.core.errors import DomainError, ErrorKind
 from accounts_gql.repositories import memberships
-from accounts_gql.repositories.memberships import MemberPageRow
+from accounts_gql.repositories.memberships import MemberPage, MembershipRow
+from accounts_gql.repositories.pages import Cursor
 from tests.conftest import SERVER_URL, database_url_for
+from tests.sql.test_group_functions import member_page
 
 MEMBERS = 20_000
 PAGE = 20
@@ -36,7 +40,7 @@ DEEP = 19_900  # the cursor row of a deep page: this many members lie before it
 class Member:
     user_id: uuid.UUID
     role: str
-    cursor: tuple[str, uuid.UUID]
+    cursor: Cursor
 
 
 @dataclass(frozen=True)
@@ -117,8 +121,8 @@ async def generic(database_url: str) -> AsyncIterator[asyncpg.Connection]:
             " SET auto_explain.log_level = notice"
         )
         await connection.execute(
-            "PREPARE member_pages(uuid[], integer, integer, text, uuid, text, uuid, text) AS"
-            " SELECT * FROM accounts.member_pages($1, $2, $3, $4, $5, $6, $7, $8)"
+            "PREPARE member_pages(uuid[], integer, boolean, text, uuid, text, uuid, text) AS"
+            " SELECT * FROM accounts.member_pages_with_next($1, $2, $3, $4, $5, $6, $7, $8)"
         )
         yield connection
     finally:
@@ -126,9 +130,11 @@ async def generic(database_url: str) -> AsyncIterator[asyncpg.Connection]:
 
 
 def literal(value: object) -> str:
-    """A SQL literal of a value this module made (None, int, str, uuid)."""
+    """A SQL literal of a value this module made (None, bool, int, str, uuid)."""
     if value is None:
         return "NULL"
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, int):
         return str(value)
     return "'" + str(value).replace("'", "''") + "'"
@@ -142,7 +148,7 @@ def nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
 
 @dataclass(frozen=True)
 class Reads:
-    rows: list[uuid.UUID]
+    rows: list[uuid.UUID]  # as returned: the page in its direction, then the row beyond
     rows_read: int  # index entries of memberships the scans returned or filtered out
     buffers: int  # shared buffers the execution touched
     index_conds: list[str]
@@ -151,9 +157,9 @@ class Reads:
 async def explain_page(
     connection: asyncpg.Connection,
     group_id: uuid.UUID,
+    size: int,
     *,
-    first: int | None = None,
-    last: int | None = None,
+    backward: bool = False,
     after: Member | None = None,
     before: Member | None = None,
     role: str | None = None,
@@ -161,8 +167,8 @@ async def explain_page(
     """EXPLAIN ANALYZE of a member page on the prepared statement's generic plan."""
     args = [
         f"ARRAY[{literal(group_id)}]::uuid[]",
-        literal(first),
-        literal(last),
+        literal(size),
+        literal(backward),
         literal(after.cursor[0] if after else None),
         literal(after.user_id if after else None),
         literal(before.cursor[0] if before else None),
@@ -187,6 +193,7 @@ async def explain_page(
         if node.get("Relation Name") == "user_group_memberships" and node["Actual Loops"] > 0
     ]
     assert len(scans) == 1, "one group: one of the two directions' scans runs"
+    assert scans[0]["Scan Direction"] == ("Backward" if backward else "Forward")
     counts = await connection.fetchrow(
         "SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE name = 'member_pages'"
     )
@@ -212,9 +219,9 @@ async def test_a_deep_page_forward_reads_about_a_page(
 ) -> None:
     after = big_group.members[DEEP - 1]
     later = [m for m in big_group.members[DEEP:] if role is None or m.role == role]
-    reads = await explain_page(generic, big_group.id, first=PAGE, after=after, role=role)
+    reads = await explain_page(generic, big_group.id, PAGE, after=after, role=role)
 
-    assert reads.rows == [m.user_id for m in later[:PAGE]]
+    assert reads.rows == [m.user_id for m in later[: PAGE + 1]], "the page and the next"
     assert "ROW(joined_at, user_id) >" in reads.index_conds[0]
     # LIMIT page + 1: 21 rows; a third of the members are managers, so ~63 with the role.
     # The bounds as a filter read all 19,900 members before the cursor (~330 buffers).
@@ -229,9 +236,9 @@ async def test_a_deep_page_backward_reads_about_a_page(
     # Backward, "deep" is far from the end: 19,900 members lie after the cursor.
     before = big_group.members[MEMBERS - DEEP]
     earlier = [m for m in big_group.members[: MEMBERS - DEEP] if role is None or m.role == role]
-    reads = await explain_page(generic, big_group.id, last=PAGE, before=before, role=role)
+    reads = await explain_page(generic, big_group.id, PAGE, backward=True, before=before, role=role)
 
-    assert reads.rows == [m.user_id for m in earlier[-PAGE:]]
+    assert reads.rows == [m.user_id for m in earlier[::-1][: PAGE + 1]], "descending, and one"
     assert "ROW(joined_at, user_id) <" in reads.index_conds[0]
     assert reads.rows_read <= (PAGE + 1) * (1 if role is None else 3) + 3
     assert reads.buffers < 30
@@ -241,32 +248,34 @@ async def test_a_page_between_two_deep_cursors_reads_only_between_them(
     generic: asyncpg.Connection, big_group: BigGroup
 ) -> None:
     after, before = big_group.members[DEEP - 1], big_group.members[DEEP + 10]
-    forward = await explain_page(generic, big_group.id, first=PAGE, after=after, before=before)
-    backward = await explain_page(generic, big_group.id, last=PAGE, after=after, before=before)
+    forward = await explain_page(generic, big_group.id, PAGE, after=after, before=before)
+    backward = await explain_page(
+        generic, big_group.id, PAGE, backward=True, after=after, before=before
+    )
     between = [m.user_id for m in big_group.members[DEEP : DEEP + 10]]
-    assert forward.rows == backward.rows == between
+    assert forward.rows == backward.rows[::-1] == between
     assert forward.rows_read == backward.rows_read == 10
 
 
 async def test_the_first_and_last_pages_read_a_page(
     generic: asyncpg.Connection, big_group: BigGroup
 ) -> None:
-    head = await explain_page(generic, big_group.id, first=PAGE)
-    tail = await explain_page(generic, big_group.id, last=PAGE)
-    assert head.rows == big_group.ids()[:PAGE]
-    assert tail.rows == big_group.ids()[-PAGE:]
+    head = await explain_page(generic, big_group.id, PAGE)
+    tail = await explain_page(generic, big_group.id, PAGE, backward=True)
+    assert head.rows == big_group.ids()[: PAGE + 1]
+    assert tail.rows == big_group.ids()[::-1][: PAGE + 1]
     assert head.rows_read == tail.rows_read == PAGE + 1
 
 
 # Every member exactly once, in order ---------------------------------------------
 
 
-def user_ids(page: list[MemberPageRow]) -> list[uuid.UUID]:
-    return [row.membership.user_id for row in page]
+def user_ids(page: MemberPage) -> list[uuid.UUID]:
+    return [row.user_id for row in page.rows]
 
 
-def cursor(row: MemberPageRow) -> tuple[str, uuid.UUID]:
-    return (row.membership.joined_at.isoformat(), row.membership.user_id)
+def cursor(row: MembershipRow) -> Cursor:
+    return (row.joined_at.isoformat(), row.user_id)
 
 
 @pytest.mark.parametrize("role", [None, "manager", "member"])
@@ -277,26 +286,26 @@ async def test_walking_all_pages_returns_every_member_once_in_order(
     size = 997  # no divisor of the counts: the last page is a partial one
 
     forward: list[uuid.UUID] = []
-    page = await memberships.member_pages(generic, [big_group.id], first=size, role=role)
+    page = await member_page(generic, big_group.id, size, role=role)
     while True:
         forward += user_ids(page)
-        assert {row.has_more for row in page} == {len(forward) < len(expected)}
-        if not page[-1].has_more:
+        assert page.has_more == (len(forward) < len(expected))
+        if not page.has_more:
             break
-        assert len(page) == size
-        page = await memberships.member_pages(
-            generic, [big_group.id], first=size, after=cursor(page[-1]), role=role
+        assert len(page.rows) == size
+        page = await member_page(
+            generic, big_group.id, size, after=cursor(page.rows[-1]), role=role
         )
     assert forward == expected
 
     backward: list[list[uuid.UUID]] = []
-    page = await memberships.member_pages(generic, [big_group.id], last=size, role=role)
+    page = await member_page(generic, big_group.id, size, backward=True, role=role)
     while True:
         backward.append(user_ids(page))
-        if not page[0].has_more:
+        if not page.has_more:
             break
-        page = await memberships.member_pages(
-            generic, [big_group.id], last=size, before=cursor(page[0]), role=role
+        page = await member_page(
+            generic, big_group.id, size, backward=True, before=cursor(page.rows[0]), role=role
         )
     assert [u for p in reversed(backward) for u in p] == expected
     assert [len(p) for p in backward[:-1]] == [size] * (len(backward) - 1)
@@ -305,28 +314,29 @@ async def test_walking_all_pages_returns_every_member_once_in_order(
 # Page sizes -------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("first", "last", "field"), [(-1, None, "first"), (None, -5, "last")])
+@pytest.mark.parametrize(("size", "backward", "field"), [(-1, False, "first"), (-5, True, "last")])
 async def test_a_negative_page_size_is_a_validation_error(
-    generic: asyncpg.Connection,
-    big_group: BigGroup,
-    first: int | None,
-    last: int | None,
-    field: str,
+    generic: asyncpg.Connection, big_group: BigGroup, size: int, backward: bool, field: str
 ) -> None:
     with pytest.raises(asyncpg.PostgresError) as raw:
         await generic.fetch(
             f"EXECUTE member_pages(ARRAY[{literal(big_group.id)}]::uuid[],"
-            f" {literal(first)}, {literal(last)}, NULL, NULL, NULL, NULL, NULL)"
+            f" {literal(size)}, {literal(backward)}, NULL, NULL, NULL, NULL, NULL)"
         )
     assert (raw.value.sqlstate, raw.value.column_name) == (ErrorKind.VALIDATION.sqlstate, field)
 
     with pytest.raises(DomainError) as caught:
-        await memberships.member_pages(generic, [big_group.id], first=first, last=last)
+        await memberships.member_pages(generic, [big_group.id], size, backward=backward)
     assert (caught.value.kind, caught.value.field) == (ErrorKind.VALIDATION, field)
 
 
-async def test_a_page_of_size_zero_is_empty(
-    generic: asyncpg.Connection, big_group: BigGroup
+@pytest.mark.parametrize("backward", [False, True])
+async def test_a_page_of_size_zero_is_empty_with_nothing_beyond(
+    generic: asyncpg.Connection, big_group: BigGroup, backward: bool
 ) -> None:
-    assert await memberships.member_pages(generic, [big_group.id], first=0) == []
-    assert await memberships.member_pages(generic, [big_group.id], last=0) == []
+    """The function returns the row beyond the empty page; the page says nothing
+    lies beyond it, as users' and groups' pages of none do."""
+    reads = await explain_page(generic, big_group.id, 0, backward=backward)
+    assert reads.rows == [big_group.members[-1 if backward else 0].user_id]
+    found = await memberships.member_pages(generic, [big_group.id], 0, backward=backward)
+    assert found == {big_group.id: MemberPage([], False)}

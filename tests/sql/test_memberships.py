@@ -17,7 +17,9 @@ import pytest
 
 from accounts_gql.core.errors import DomainError, ErrorKind
 from accounts_gql.repositories import groups, memberships
-from accounts_gql.repositories.memberships import MemberPageRow
+from accounts_gql.repositories.memberships import MemberPage, MembershipRow
+from accounts_gql.repositories.pages import Cursor
+from tests.sql.test_group_functions import member_page
 
 Sessions = tuple[asyncpg.Connection, asyncpg.Connection]
 
@@ -197,12 +199,12 @@ async def test_an_addition_waiting_on_a_group_deletion_finds_no_group(
 # Member pages ---------------------------------------------------------------------
 
 
-def cursor(row: MemberPageRow) -> tuple[str, uuid.UUID]:
-    return (row.membership.joined_at.isoformat(), row.membership.user_id)
+def cursor(row: MembershipRow) -> Cursor:
+    return (row.joined_at.isoformat(), row.user_id)
 
 
-def user_ids(rows: list[MemberPageRow]) -> list[uuid.UUID]:
-    return [row.membership.user_id for row in rows]
+def user_ids(page: MemberPage) -> list[uuid.UUID]:
+    return [row.user_id for row in page.rows]
 
 
 async def test_member_pages_between_two_cursors_and_backward_by_role(
@@ -212,32 +214,30 @@ async def test_member_pages_between_two_cursors_and_backward_by_role(
     group = await groups.create_group(db, f"win-{unique}", "Window", owner_id=people[0])
     for i, person in enumerate(people[1:], start=1):
         await memberships.add_group_member(db, group.id, person, "manager" if i % 2 else "member")
-    everyone = await memberships.member_pages(db, [group.id], first=100)
-    assert user_ids(everyone) == people
+    everyone = await member_page(db, group.id, 100)
+    assert (user_ids(everyone), everyone.has_more) == (people, False)
 
     # Between the 2nd and the 8th member, forward and backward.
-    after, before = cursor(everyone[1]), cursor(everyone[7])
-    forward = await memberships.member_pages(db, [group.id], first=3, after=after, before=before)
-    assert (user_ids(forward), forward[0].has_more) == (people[2:5], True)
-    rest = await memberships.member_pages(
-        db, [group.id], first=3, after=cursor(forward[-1]), before=before
-    )
-    assert (user_ids(rest), rest[0].has_more) == (people[5:7], False)
-    backward = await memberships.member_pages(db, [group.id], last=3, after=after, before=before)
-    assert (user_ids(backward), backward[0].has_more) == (people[4:7], True)
+    after, before = cursor(everyone.rows[1]), cursor(everyone.rows[7])
+    forward = await member_page(db, group.id, 3, after=after, before=before)
+    assert (user_ids(forward), forward.has_more) == (people[2:5], True)
+    rest = await member_page(db, group.id, 3, after=cursor(forward.rows[-1]), before=before)
+    assert (user_ids(rest), rest.has_more) == (people[5:7], False)
+    backward = await member_page(db, group.id, 3, backward=True, after=after, before=before)
+    assert (user_ids(backward), backward.has_more) == (people[4:7], True)
 
     # The managers (odd positions), the last two first, then the ones before them.
     managers = people[1::2]
-    tail = await memberships.member_pages(db, [group.id], last=2, role="manager")
-    assert (user_ids(tail), tail[0].has_more) == (managers[2:], True)
-    head = await memberships.member_pages(
-        db, [group.id], last=2, before=cursor(tail[0]), role="manager"
+    tail = await member_page(db, group.id, 2, backward=True, role="manager")
+    assert (user_ids(tail), tail.has_more) == (managers[2:], True)
+    head = await member_page(
+        db, group.id, 2, backward=True, before=cursor(tail.rows[0]), role="manager"
     )
-    assert (user_ids(head), head[0].has_more) == (managers[:2], False)
-    assert all(row.membership.role == "manager" for row in tail + head)
+    assert (user_ids(head), head.has_more) == (managers[:2], False)
+    assert all(row.role == "manager" for row in tail.rows + head.rows)
 
 
 async def test_member_pages_of_no_groups_or_unknown_ones_are_empty(db: asyncpg.Connection) -> None:
-    assert await memberships.member_pages(db, [], first=5) == []
-    assert await memberships.member_pages(db, [uuid.uuid4()], last=5) == []
+    assert await memberships.member_pages(db, [], 5) == {}
+    assert await memberships.member_pages(db, [uuid.uuid4()], 5, backward=True) == {}
     assert await memberships.memberships_by_user_ids(db, []) == []

@@ -114,15 +114,35 @@ class PlanRun:
         self.variables = variables
 
     async def execute(self, plan: Plan) -> dict[str, Any]:
+        loaders = self.scope.loaders
         if plan.follows:
-            self.scope.loaders.follow(plan.follows)
+            loaders.follow(plan.follows)
+        for follow in plan.shaped_follows:
+            shape = self.shape(follow.field)
+            if shape is not None:
+                loaders.follow_shaped(follow.loader, follow.follower, follow.column, shape)
         if plan.projections:
-            self.scope.loaders.project(plan.projections)
+            loaders.project(plan.projections)
         data: dict[str, Any] = {}
         level: list[Batch] = [(plan.fields, [None], [data])]
         while level:
             level = await self.run_level(level)
         return data
+
+    def shape(self, plan: FieldPlan) -> Any:
+        """The shape a READ field's arguments give its follower (`Read.shape`), or
+        None when they do not give one: the field itself then meets the error at its
+        level, as it would unfollowed."""
+        assert plan.source is not None
+        shape = plan.source.read.shape
+        assert shape is not None
+        try:
+            arguments = plan.arguments
+            if arguments is None:
+                arguments = field_arguments(plan, self.variables)
+            return shape(**arguments)
+        except Exception:
+            return None
 
     async def run_level(self, level: list[Batch]) -> list[Batch]:
         # Each field's values: a list, an awaitable of one, or the error it raised.

@@ -47,10 +47,15 @@ def describe(plan: Plan) -> str:
     name = plan.operation.name.value if plan.operation.name else "(anonymous)"
     lines = [f"query {name}: {_depth(plan.fields)} levels"]
     _fields(plan.fields, 1, "Query", lines)
-    if plan.follows:
+    if plan.follows or plan.shaped_follows:
         lines.append("fetched in the statement of the loader above (services/reads/loaders.py):")
         for loader, follower, column in sorted(plan.follows):
             lines.append(f"   {follower}, by the {column} of {loader}'s rows")
+        for follow in plan.shaped_follows:
+            lines.append(
+                f"   {follow.follower}, by the {follow.column} of {follow.loader}'s rows"
+                f" and the arguments of {follow.field.key}"
+            )
     if plan.projections:
         lines.append("columns of the loaders' rows it uses (services/reads/loaders.py):")
         for loader, columns in sorted(plan.projections.items()):

@@ -174,6 +174,17 @@ def field_plan(
 
 
 @dataclass(frozen=True, slots=True)
+class ShapedFollow:
+    """A follow whose follower's keys also take a field's arguments (a group's page of
+    members): its shape is worked out per request from `field`'s arguments."""
+
+    loader: str
+    follower: str
+    column: str
+    field: FieldPlan
+
+
+@dataclass(frozen=True, slots=True)
 class Plan:
     operation: OperationDefinitionNode
     fields: list[FieldPlan]
@@ -182,12 +193,15 @@ class Plan:
     follows: frozenset[tuple[str, str, str]] = frozenset()
     # The columns each loader asks for of its rows; others read whole rows.
     projections: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    shaped_follows: tuple[ShapedFollow, ...] = ()
 
 
-def follows(fields: list[FieldPlan]) -> frozenset[tuple[str, str, str]]:
+def follows(fields: list[FieldPlan]) -> tuple[frozenset[tuple[str, str, str]], list[ShapedFollow]]:
     """What the reads of a plan declare about the loaders they ask: a read keyed by
-    its parent's attribute follows the loaders whose rows its parents are."""
+    its parent's attribute follows the loaders whose rows its parents are; with
+    its arguments too (`Read.shape`), it follows them for the shape they give."""
     links: set[tuple[str, str, str]] = set()
+    shaped: list[ShapedFollow] = []
 
     def walk(fields: list[FieldPlan], rows: tuple[str, ...]) -> None:
         for plan in fields:
@@ -195,7 +209,9 @@ def follows(fields: list[FieldPlan]) -> frozenset[tuple[str, str, str]]:
             if plan.kind is FieldKind.READ:
                 assert plan.source is not None
                 read = plan.source.read
-                if read.key is not None:
+                if read.key is not None and read.shape is not None:
+                    shaped.extend(ShapedFollow(loader, *read.key, plan) for loader in rows)
+                elif read.key is not None:
                     links.update((loader, *read.key) for loader in rows)
                 links.update(read.links)
                 below = read.rows
@@ -203,7 +219,7 @@ def follows(fields: list[FieldPlan]) -> frozenset[tuple[str, str, str]]:
                 walk(child, below)
 
     walk(fields, ())
-    return frozenset(links)
+    return frozenset(links), shaped
 
 
 def projections(fields: list[FieldPlan]) -> dict[str, frozenset[str]]:
@@ -323,7 +339,8 @@ class PlanBuilder:
         root = self.graphql_schema.query_type
         assert root is not None
         fields = self.object_fields(root, [operation.selection_set])
-        return Plan(operation, fields, follows(fields), projections(fields))
+        links, shaped = follows(fields)
+        return Plan(operation, fields, links, projections(fields), tuple(shaped))
 
     def object_fields(
         self, object_type: GraphQLObjectType, selection_sets: list[SelectionSetNode]

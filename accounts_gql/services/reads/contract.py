@@ -16,7 +16,9 @@ Reads also say which loaders they ask, so that an execution plan can have the
 loads of a level below fetched with those of the level above (`Loaders.follow`):
 `rows` are the loaders whose rows the objects below the field are, `key` the
 loader the field asks with an attribute of its parent, `links` loaders the
-read itself asks one after the other, `asks` any other loader it asks.
+read itself asks one after the other, `asks` any other loader it asks. A key
+loader whose keys also take the field's arguments (a group's page of members)
+comes with `shape`: the arguments' part of the key, from the read's arguments.
 
 They also say what they read of rows, so that a plan can ask a loader for only
 the columns its query needs (services/reads/loaders.py, "Projections"): `uses`,
@@ -79,6 +81,7 @@ class Read:
     key: tuple[str, str] | None = None
     links: tuple[Link, ...] = ()
     asks: tuple[str, ...] = ()
+    shape: Callable[..., Any] | None = None
     uses: tuple[str, ...] | None = None
     reads: tuple[str, ...] = ()
     visibility: Visibility = field(init=False)

@@ -14,10 +14,10 @@ from accounts_gql.core.ids import decode_id, encode_cursor, encode_time_cursor
 from accounts_gql.db.pool import Executor
 from accounts_gql.repositories import groups as repository
 from accounts_gql.repositories.groups import GroupRow
-from accounts_gql.repositories.memberships import MembershipRow
+from accounts_gql.repositories.memberships import MemberPage, MembershipRow
 from accounts_gql.services.bounds import check_search
 from accounts_gql.services.reads.contract import Read, Scope
-from accounts_gql.services.reads.loaders import MemberPage, MemberPageKey
+from accounts_gql.services.reads.loaders import MemberPageKey, PageShape
 from accounts_gql.services.reads.paging import (
     PageInfo,
     PageRequest,
@@ -148,6 +148,17 @@ def groups_member_count(scope: Scope, groups: list[GroupRow]) -> Awaitable[list[
     return scope.loaders.member_count.load_many([group.id for group in groups])
 
 
+def member_page_shape(
+    first: int | None = None,
+    after: str | None = None,
+    last: int | None = None,
+    before: str | None = None,
+    role: str | None = None,
+) -> PageShape:
+    """The page `members(...)` asks each group for, less the group."""
+    return timestamp_cursors(page_request(first, after, last, before)), role
+
+
 def groups_members(
     scope: Scope,
     groups: list[GroupRow],
@@ -158,7 +169,7 @@ def groups_members(
     role: str | None = None,
 ) -> Awaitable[list[MemberConnectionRow]]:
     """Each group's page of members: one statement for all groups (load_member_pages)."""
-    request = timestamp_cursors(page_request(first, after, last, before))
+    request, role = member_page_shape(first, after, last, before, role)
     keys = [MemberPageKey(group.id, request, role) for group in groups]
     loading = scope.loaders.member_page.load_many(keys)
 
@@ -174,4 +185,12 @@ GROUPS_TOTAL_COUNT = Read("GroupConnection", "totalCount", groups_total_count)
 GROUP_MEMBER_COUNT = Read(
     "Group", "memberCount", groups_member_count, key=("member_count", "id"), uses=("id",)
 )
-GROUP_MEMBERS = Read("Group", "members", groups_members, rows=("member_page",), uses=("id",))
+GROUP_MEMBERS = Read(
+    "Group",
+    "members",
+    groups_members,
+    rows=("member_page",),
+    key=("member_page", "id"),
+    shape=member_page_shape,
+    uses=("id",),
+)

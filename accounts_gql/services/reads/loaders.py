@@ -13,7 +13,10 @@ another loader will be asked for, a column of its rows (a membership's group id)
 are fetched in the same statement and cached there. An execution plan knows
 which reads lie below which (services/reads/contract.py, `Read.rows` and
 `Read.key`) and says so before it runs; a follower's values are what its own
-fetch would have given, so nothing but the number of statements changes.
+fetch would have given, so nothing but the number of statements changes. A
+follower may also be keyed by the arguments of the field that asks it (a group's
+page of members: `Read.shape`); the plan works that part out per request and
+the follower is fetched for it (`follow_shaped`).
 
 Projections. Most queries read a few fields of a row (a member's username and
 display name), and decoding the rest costs more than anything else a large
@@ -45,7 +48,7 @@ from accounts_gql.repositories.batches import BatchCall, Fetch, fetch_all
 from accounts_gql.repositories.contact_types import ContactTypeRow
 from accounts_gql.repositories.contacts import ContactRow
 from accounts_gql.repositories.groups import GroupRow
-from accounts_gql.repositories.memberships import MembershipRow
+from accounts_gql.repositories.memberships import EMPTY_PAGE, MemberPage, MembershipRow
 from accounts_gql.repositories.sessions import SessionRow
 from accounts_gql.repositories.users import UserRow
 from accounts_gql.services.reads.paging import PageRequest
@@ -60,12 +63,6 @@ class MemberPageKey:
     group_id: uuid.UUID
     request: PageRequest
     role: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class MemberPage:
-    rows: list[MembershipRow]
-    has_more: bool
 
 
 Rows = list[Any]
@@ -106,8 +103,14 @@ class KeyedRead:
     def answer(self, keys: list[Any], fetches: list[Fetch]) -> list[Any]:
         return self.values(keys, fetches[0].rows())
 
-    def follower(self, column: str, call: BatchCall | None = None) -> Fetch:
+    # Its keys are a column's values alone: it follows without a shape.
+    shaped = False
+
+    def follower(self, column: str, call: BatchCall | None, shape: Any) -> Fetch:
         return Fetch(call or self.call, args=self.args, column=column)
+
+    def follower_keys(self, values: list[Any], shape: Any) -> list[Any]:
+        return values
 
     def projection(self, needs: frozenset[str]) -> frozenset[str] | None:
         """The columns to ask for rows used for `needs` alone: those, and those it is
@@ -124,6 +127,14 @@ class MemberPagesRead:
     """Member pages: one call per distinct page shape, however many groups ask for it."""
 
     columns: frozenset[str] = frozenset({"user_id", "added_by"})
+    # As a follower, of the groups in a column, it is asked for one page shape.
+    shaped = True
+
+    def follower(self, column: str, call: BatchCall | None, shape: PageShape) -> Fetch:
+        return Fetch(memberships.MEMBER_PAGES, args=_page_args(*shape), column=column)
+
+    def follower_keys(self, values: list[uuid.UUID], shape: PageShape) -> list[MemberPageKey]:
+        return [MemberPageKey(group_id, *shape) for group_id in values]
 
     def fetches(self, keys: list[MemberPageKey], call: BatchCall | None = None) -> list[Fetch]:
         return [
@@ -132,23 +143,21 @@ class MemberPagesRead:
         ]
 
     def answer(self, keys: list[MemberPageKey], fetches: list[Fetch]) -> list[MemberPage]:
-        pages: dict[MemberPageKey, MemberPage] = {}
+        found: dict[MemberPageKey, MemberPage] = {}
         for ((request, role), group_ids), fetch in zip(_shapes(keys).items(), fetches, strict=True):
-            by_group: defaultdict[uuid.UUID, list[MembershipRow]] = defaultdict(list)
-            more: set[uuid.UUID] = set()
-            for row in fetch.rows():
-                by_group[row.group_id].append(row.membership)
-                if row.has_more:
-                    more.add(row.group_id)
+            shaped = memberships.pages(fetch.rows(), request.limit, request.backward)
             for group_id in group_ids:
-                key = MemberPageKey(group_id, request, role)
-                pages[key] = MemberPage(by_group.get(group_id, []), group_id in more)
-        return [pages[key] for key in keys]
+                found[MemberPageKey(group_id, request, role)] = shaped.get(group_id, EMPTY_PAGE)
+        return [found[key] for key in keys]
 
 
-def _shapes(keys: list[MemberPageKey]) -> dict[tuple[PageRequest, str | None], list[uuid.UUID]]:
+# A page request and a role: a member page key without its group.
+PageShape = tuple[PageRequest, str | None]
+
+
+def _shapes(keys: list[MemberPageKey]) -> dict[PageShape, list[uuid.UUID]]:
     """The groups of each page shape, in the order the keys first ask for it."""
-    shapes: dict[tuple[PageRequest, str | None], list[uuid.UUID]] = {}
+    shapes: dict[PageShape, list[uuid.UUID]] = {}
     for key in keys:
         shapes.setdefault((key.request, key.role), []).append(key.group_id)
     return shapes
@@ -156,8 +165,8 @@ def _shapes(keys: list[MemberPageKey]) -> dict[tuple[PageRequest, str | None], l
 
 def _page_args(request: PageRequest, role: str | None) -> tuple[object, ...]:
     return memberships.member_page_args(
-        first=request.first,
-        last=request.last,
+        request.limit,
+        backward=request.backward,
         after=request.after,
         before=request.before,
         role=role,
@@ -228,16 +237,28 @@ class Loaders:
         self.db = db
         # A query's plan collects each level's batches and fetches them together.
         self.batching = Batching(self._together)
-        self._followers: dict[str, list[tuple[str, str]]] = {}
+        # Each loader's followers: (follower, column, shape); see `follow_shaped`.
+        self._followers: dict[str, list[tuple[str, str, Any]]] = {}
         self._calls: dict[str, BatchCall] = {}  # projected calls, by loader
 
     def follow(self, links: Iterable[Link]) -> None:
         """Fetches each follower with its loader from now on (see the module).
-        A link whose column the loader's rows lack, or whose follower is not
-        keyed by a column, is left out."""
+        A link whose column the loader's rows lack, or whose follower needs a
+        shape, is left out."""
         for loader, follower, column in links:
-            if column in SOURCES[loader].columns and isinstance(SOURCES[follower], KeyedRead):
-                self._followers.setdefault(loader, []).append((follower, column))
+            self._add_follower(loader, follower, column, None)
+
+    def follow_shaped(self, loader: str, follower: str, column: str, shape: Any) -> None:
+        """Like `follow`, for a follower whose keys are a column's values and a shape
+        the field's arguments give (a group's page of members: a page request and
+        a role), fetched for that shape."""
+        self._add_follower(loader, follower, column, shape)
+
+    def _add_follower(self, loader: str, follower: str, column: str, shape: Any) -> None:
+        if column in SOURCES[loader].columns and SOURCES[follower].shaped == (shape is not None):
+            followers = self._followers.setdefault(loader, [])
+            if (follower, column, shape) not in followers:  # two fields, one page
+                followers.append((follower, column, shape))
 
     def project(self, projections: Mapping[str, frozenset[str]]) -> None:
         """Reads only the given columns of each loader's rows from now on (see the
@@ -265,7 +286,7 @@ class Loaders:
     async def _fetch(self, wanted: list[tuple[str, list[Any]]]) -> list[Any]:
         """Each loader's values of its keys, or the error that kept them: one statement."""
         calls: list[list[Fetch]] = []
-        followers: list[tuple[str, Fetch]] = []
+        followers: list[tuple[str, Fetch, Any]] = []
         for name, keys in wanted:
             fetches = SOURCES[name].fetches(keys, self._calls.get(name))
             for fetch in fetches:
@@ -281,25 +302,25 @@ class Loaders:
                 answers.append(SOURCES[name].answer(keys, fetches))
             except Exception as error:
                 answers.append(error)
-        for name, fetch in followers:
-            loader = getattr(self, name)
-            keys = list(fetch.keys or ())
-            for key, value in zip(keys, SOURCES[name].answer(keys, [fetch]), strict=True):
+        for name, fetch, shape in followers:
+            loader, read = getattr(self, name), SOURCES[name]
+            keys = read.follower_keys(list(fetch.keys or ()), shape)
+            if not keys:
+                continue
+            for key, value in zip(keys, read.answer(keys, [fetch]), strict=True):
                 loader.prime(key, value)
         return answers
 
     def _add_followers(
-        self, name: str, fetch: Fetch, chain: set[str], found: list[tuple[str, Fetch]]
+        self, name: str, fetch: Fetch, chain: set[str], found: list[tuple[str, Fetch, Any]]
     ) -> None:
         """Follows `fetch` by the followers of its loader, and theirs, once per path."""
-        for follower, column in self._followers.get(name, ()):
+        for follower, column, shape in self._followers.get(name, ()):
             if follower in chain:
                 continue
-            read = SOURCES[follower]
-            assert isinstance(read, KeyedRead)
-            followed = read.follower(column, self._calls.get(follower))
+            followed = SOURCES[follower].follower(column, self._calls.get(follower), shape)
             fetch.follows.append(followed)
-            found.append((follower, followed))
+            found.append((follower, followed, shape))
             self._add_followers(follower, followed, chain | {follower}, found)
 
     @made_on_first_use
