@@ -4,6 +4,7 @@ timings; the exact numbers are asserted so that a regression shows."""
 
 from __future__ import annotations
 
+import gc
 import re
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -356,3 +357,35 @@ async def test_two_pages_of_one_group_come_with_the_group(
         "edges": [{"node": e["node"]} for e in alone_tail["data"]["group"]["members"]["edges"]],
     }
     assert statements == 1
+
+
+async def test_a_planned_query_leaves_no_cycles_of_its_own(
+    counted: Counted, seed_batch: str
+) -> None:
+    """Everything a planned query made is freed when it ends, none of it left for
+    the collector (docs/performance.md, "The collector"): its rows, loaders and
+    pages hold no reference back to what holds them."""
+    ids = await batch_ids(counted, seed_batch)
+    viewer = decode_id(ids["user"], "User")
+    shapes: list[tuple[str, dict[str, Any], uuid.UUID | None]] = [
+        (Q1, {"id": ids["user"]}, None),
+        (Q3, {"id": ids["group"]}, None),
+        (ME_GROUPS, {}, viewer),
+        (NODES, {"ids": list(ids.values())}, None),
+        (FILTERED, {"search": seed_batch}, None),
+    ]
+    for query, variables, who in shapes:  # a new document's validation is cached after
+        await counted(query, variables, who)
+    gc.collect()
+    gc.disable()
+    try:
+        for query, variables, who in shapes:
+            await counted(query, variables, who)
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        gc.collect()
+        ours = [o for o in gc.garbage if type(o).__module__.startswith("accounts_gql")]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+    assert ours == []

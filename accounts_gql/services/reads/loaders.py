@@ -35,6 +35,7 @@ leaves them whole (api/engine/plans.py, `projections`).
 from __future__ import annotations
 
 import uuid
+import weakref
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -206,6 +207,22 @@ def projection(loader: str, needs: frozenset[str]) -> frozenset[str] | None:
     return read.projection(needs) if isinstance(read, KeyedRead) else None
 
 
+def _alive(loaders: weakref.ref[Loaders]) -> Loaders:
+    found = loaders()
+    assert found is not None, "loaders used after their request"
+    return found
+
+
+async def _fetch_alone(loaders: weakref.ref[Loaders], name: str, keys: list[Any]) -> list[Any]:
+    return await _alive(loaders).fetch_alone(name, keys)
+
+
+async def _together(
+    loaders: weakref.ref[Loaders], wanted: list[tuple[Loader[Any, Any], list[Any]]]
+) -> list[Sequence[Any] | Exception]:
+    return await _alive(loaders).together(wanted)
+
+
 class made_on_first_use(Generic[T]):
     """`functools.cached_property` without its lock (Python 3.11 takes one per first
     use): a request's loaders are only ever made on its own event loop."""
@@ -235,8 +252,13 @@ class Loaders:
 
     def __init__(self, db: Executor) -> None:
         self.db = db
+        # The loaders and their batching reach back here through a weak reference:
+        # a strong one would make a cycle of every request's loaders and all the
+        # rows they cache, which only the garbage collector could free, in pauses
+        # as long as the rows are many (docs/performance.md, "The collector").
+        self._this = weakref.ref(self)
         # A query's plan collects each level's batches and fetches them together.
-        self.batching = Batching(self._together)
+        self.batching = Batching(partial(_together, self._this))
         # Each loader's followers: (follower, column, shape); see `follow_shaped`.
         self._followers: dict[str, list[tuple[str, str, Any]]] = {}
         self._calls: dict[str, BatchCall] = {}  # projected calls, by loader
@@ -269,16 +291,16 @@ class Loaders:
             self._calls[name] = read.call.project(columns)
 
     def _loader(self, name: str) -> Loader[Any, Any]:
-        return Loader(partial(self._fetch_alone, name), self.batching, name)
+        return Loader(partial(_fetch_alone, self._this, name), self.batching, name)
 
-    async def _fetch_alone(self, name: str, keys: list[Any]) -> list[Any]:
+    async def fetch_alone(self, name: str, keys: list[Any]) -> list[Any]:
         [answer] = await self._fetch([(name, keys)])
         if isinstance(answer, Exception):
             raise answer
         values: list[Any] = answer
         return values
 
-    async def _together(
+    async def together(
         self, wanted: list[tuple[Loader[Any, Any], list[Any]]]
     ) -> list[Sequence[Any] | Exception]:
         return await self._fetch([(loader.source, keys) for loader, keys in wanted])
