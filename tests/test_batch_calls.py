@@ -29,6 +29,8 @@ CALLS = {
     "groups_by_ids": groups.GROUPS_BY_IDS,
     "group_member_counts": groups.MEMBER_COUNTS,
     "sessions_of_users": sessions.SESSIONS_OF_USERS,
+    "users_page": users.USERS_PAGE,
+    "groups_page": groups.GROUPS_PAGE,
 }
 
 
@@ -97,6 +99,26 @@ async def test_a_follower_of_nothing_is_empty(db: asyncpg.Connection) -> None:
 
 
 PROJECTABLE = [name for name, call in CALLS.items() if call.kind is not None]
+
+
+async def test_a_root_page_with_followers_gives_the_rows_of_its_calls_alone(
+    db: asyncpg.Connection, people: list[uuid.UUID]
+) -> None:
+    """A call without keys (a page: all its parameters arguments) leads a statement,
+    its followers keyed by its rows, a keyed call beside it numbered after it."""
+    arguments = users.users_page_args(first=5, order="username_asc")
+    page = Fetch(users.USERS_PAGE, args=arguments)
+    listed = Fetch(contacts.CONTACTS_BY_USER_IDS, args=(True,), column="id")
+    page.follows.append(listed)
+    beside = Fetch(users.USERS_BY_IDS, people[:3])
+
+    await fetch_all(db, [page, beside])
+
+    alone = await users.users_page(db, first=5, order="username_asc")
+    assert users.user_page(page.records) == alone
+    assert sorted(listed.keys or []) == sorted(row.id for row in alone.rows)
+    assert listed.rows() == await contacts.contacts_by_user_ids(db, listed.keys or [], True)
+    assert beside.rows() == await users.users_by_ids(db, people[:3])
 
 
 @pytest.mark.parametrize("name", PROJECTABLE)

@@ -60,6 +60,8 @@ class BatchCall:
     row: Callable[[Any], Any]
     function: str = ""
     kind: type | None = None
+    # Whether `$1` takes keys; a call without (a root page) takes only arguments.
+    keyed: bool = True
 
     def project(self, columns: Collection[str]) -> BatchCall:
         """The call returning only `columns` (a subset of its own), in its order, its
@@ -95,11 +97,14 @@ def _select(names: Sequence[str], function: str) -> str:
     return f"SELECT {', '.join(names)} FROM accounts.{function}"
 
 
-def batch_call(function: str, columns: str, row: Callable[[Any], Any] | type) -> BatchCall:
+def batch_call(
+    function: str, columns: str, row: Callable[[Any], Any] | type, *, keyed: bool = True
+) -> BatchCall:
     """A call of `accounts.function` (`"users_by_ids($1)"`) that returns `columns`,
     named with their types (`"id uuid, username text"`). `row` makes a row of a
     record, or is the row class (a slotted dataclass whose fields are the
-    columns, in order), and then the call can be projected."""
+    columns, in order), and then the call can be projected. Not `keyed`: its
+    parameters are all arguments (a page: its size, cursors, filters)."""
     pairs = [column.split() for column in columns.split(",")]
     names = tuple(name for name, _ in pairs)
     types = tuple(type_name for _, type_name in pairs)
@@ -109,7 +114,7 @@ def batch_call(function: str, columns: str, row: Callable[[Any], Any] | type) ->
         if (fields := tuple(field.name for field in dataclass_fields(row))) != names:
             raise TypeError(f"{function}: {row.__name__}'s fields {fields} are not {names}")
         row = maker(row)
-    return BatchCall(_select(names, function), names, types, row, function, kind)
+    return BatchCall(_select(names, function), names, types, row, function, kind, keyed)
 
 
 @dataclass(slots=True, eq=False)
@@ -146,7 +151,8 @@ async def fetch_all(db: Executor, fetches: list[Fetch]) -> None:
     if len(fetches) == 1 and not fetches[0].follows:
         only = fetches[0]
         async with domain_errors():
-            only.records = await db.fetch(only.call.sql, only.keys, *only.args)
+            keys = [only.keys] if only.call.keyed else []
+            only.records = await db.fetch(only.call.sql, *keys, *only.args)
         return
     ordered = _preorder(fetches, None)
     shape = tuple(fetch.shape() for fetch in fetches)
@@ -182,7 +188,7 @@ def _arguments(ordered: list[tuple[Fetch, Fetch | None]]) -> list[object]:
     """The statement's parameters, in the order `_compose` numbers them."""
     arguments: list[object] = []
     for fetch, parent in ordered:
-        if parent is None:
+        if parent is None and fetch.call.keyed:
             arguments.append(fetch.keys)
         arguments.extend(fetch.args)
     return arguments
@@ -206,22 +212,26 @@ def _compose(ordered: list[tuple[Fetch, Fetch | None]]) -> _Composed:
     sources: list[str] = []  # what each part selects from
     number = 0  # parameters numbered so far
     for fetch, parent in ordered:
+        keys: str | None = None  # what `$1` becomes, when it takes keys
         if parent is None:
-            number += 1
-            keys = f"${number}"
+            if fetch.call.keyed:
+                number += 1
+                keys = f"${number}"
         else:
             column = fetch.column
             assert column is not None
             assert column in parent.call.columns, column
+            assert fetch.call.keyed, fetch.call.function
             keys = (
                 f"ARRAY(SELECT DISTINCT {column} FROM {names[id(parent)]}"
                 f" WHERE {column} IS NOT NULL)"
             )
-        first = number
+        # Its own `$p` (after the keys' `$1`, if any) is the statement's `$(offset + p)`.
+        offset = number - 1 if keys is not None else number
 
-        def renumber(match: re.Match[str], keys: str = keys, first: int = first) -> str:
+        def renumber(match: re.Match[str], keys: str | None = keys, offset: int = offset) -> str:
             position = int(match.group(1))
-            return keys if position == 1 else f"${first + position - 1}"
+            return keys if keys is not None and position == 1 else f"${offset + position}"
 
         sql, name = _PARAMETER.sub(renumber, fetch.call.sql), names[id(fetch)]
         if fetch.follows:

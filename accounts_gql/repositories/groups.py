@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from accounts_gql.db.pool import Executor
-from accounts_gql.repositories.batches import batch_call, fetch_rows
+from accounts_gql.repositories.batches import Fetch, batch_call, fetch_all, fetch_rows
 from accounts_gql.repositories.errors import domain_errors
 from accounts_gql.repositories.pages import Cursor, cursor_args
 from accounts_gql.repositories.rows import maker
@@ -34,12 +36,21 @@ class GroupPage:
 _row = maker(GroupRow)
 
 
-GROUPS_BY_IDS = batch_call(
-    "groups_by_ids($1)",
+_TYPED_COLUMNS = (
     "id uuid, slug text, name text, description text, version int4, created_at timestamptz,"
-    " updated_at timestamptz",
-    GroupRow,
+    " updated_at timestamptz"
 )
+GROUPS_BY_IDS = batch_call("groups_by_ids($1)", _TYPED_COLUMNS, GroupRow)
+# A keyset page: first, last, the cursors' (key, id) after and before, the order
+# and the search. Each row ends with has_more: whether a further row exists in
+# the direction of travel.
+GROUPS_PAGE = batch_call(
+    "groups_page($1, $2, $3, $4, $5, $6, $7, $8)",
+    _TYPED_COLUMNS + ", has_more bool",
+    _row,
+    keyed=False,
+)
+_HAS_MORE = len(GROUPS_PAGE.columns) - 1
 # (group id, member count) of each group that has members.
 MEMBER_COUNTS = batch_call("group_member_counts($1)", "group_id uuid, member_count int8", tuple)
 
@@ -54,6 +65,26 @@ async def group_by_slug(db: Executor, slug: str) -> GroupRow | None:
     return _row(record) if record else None
 
 
+def groups_page_args(
+    *,
+    first: int | None = None,
+    last: int | None = None,
+    after: Cursor | None = None,
+    before: Cursor | None = None,
+    order: str = "created_at_asc",
+    search: str | None = None,
+) -> tuple[object, ...]:
+    """GROUPS_PAGE's arguments; `after`/`before` are cursors as (sort key, id)."""
+    return (first, last, *cursor_args(after, before), order, search)
+
+
+def group_page(records: Sequence[Any]) -> GroupPage:
+    """The page of GROUPS_PAGE's records."""
+    return GroupPage(
+        rows=list(map(_row, records)), has_more=bool(records) and records[0][_HAS_MORE]
+    )
+
+
 async def groups_page(
     db: Executor,
     *,
@@ -64,19 +95,12 @@ async def groups_page(
     order: str = "created_at_asc",
     search: str | None = None,
 ) -> GroupPage:
-    async with domain_errors():
-        records = await db.fetch(
-            "SELECT * FROM accounts.groups_page($1, $2, $3, $4, $5, $6, $7, $8)",
-            first,
-            last,
-            *cursor_args(after, before),
-            order,
-            search,
-        )
-    return GroupPage(
-        rows=list(map(_row, records)),
-        has_more=bool(records) and records[0]["has_more"],
+    arguments = groups_page_args(
+        first=first, last=last, after=after, before=before, order=order, search=search
     )
+    fetch = Fetch(GROUPS_PAGE, args=arguments)
+    await fetch_all(db, [fetch])
+    return group_page(fetch.records)
 
 
 async def groups_count(db: Executor, search: str | None = None) -> int:

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from accounts_gql.db.pool import Executor
-from accounts_gql.repositories.batches import batch_call, fetch_rows
+from accounts_gql.repositories.batches import Fetch, batch_call, fetch_all, fetch_rows
 from accounts_gql.repositories.errors import domain_errors
 from accounts_gql.repositories.pages import Cursor, cursor_args
 from accounts_gql.repositories.rows import maker
@@ -47,12 +48,21 @@ async def _write(db: Executor, call: str, *args: object) -> UserRow:
     return _row(record)
 
 
-USERS_BY_IDS = batch_call(
-    "users_by_ids($1)",
+_TYPED_COLUMNS = (
     "id uuid, username text, display_name text, profile jsonb, status text, roles text[],"
-    " version int4, created_at timestamptz, updated_at timestamptz",
-    UserRow,
+    " version int4, created_at timestamptz, updated_at timestamptz"
 )
+USERS_BY_IDS = batch_call("users_by_ids($1)", _TYPED_COLUMNS, UserRow)
+# A keyset page (sql/0016, sql/0019): first, last, the cursors' (key, id) after
+# and before, the order, then the filters (search, status, group, role). Each
+# row ends with has_more: whether a further row exists in the direction of travel.
+USERS_PAGE = batch_call(
+    "users_page($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    _TYPED_COLUMNS + ", has_more bool",
+    _row,
+    keyed=False,
+)
+_HAS_MORE = len(USERS_PAGE.columns) - 1
 
 
 async def users_by_ids(db: Executor, ids: list[uuid.UUID]) -> list[UserRow]:
@@ -66,6 +76,27 @@ async def user_by_username(db: Executor, username: str) -> UserRow | None:
             f"SELECT {_COLUMNS} FROM accounts.user_by_username($1)", username
         )
     return _row(record) if record else None
+
+
+def users_page_args(
+    *,
+    first: int | None = None,
+    last: int | None = None,
+    after: Cursor | None = None,
+    before: Cursor | None = None,
+    order: str = "created_at_asc",
+    search: str | None = None,
+    status: str | None = None,
+    group_id: uuid.UUID | None = None,
+    role: str | None = None,
+) -> tuple[object, ...]:
+    """USERS_PAGE's arguments; `after`/`before` are cursors as (sort key, id)."""
+    return (first, last, *cursor_args(after, before), order, search, status, group_id, role)
+
+
+def user_page(records: Sequence[Any]) -> UserPage:
+    """The page of USERS_PAGE's records."""
+    return UserPage(rows=list(map(_row, records)), has_more=bool(records) and records[0][_HAS_MORE])
 
 
 async def users_page(
@@ -82,22 +113,20 @@ async def users_page(
     role: str | None = None,
 ) -> UserPage:
     """A keyset page; `after`/`before` are cursors as (sort key, id)."""
-    async with domain_errors():
-        records = await db.fetch(
-            "SELECT * FROM accounts.users_page($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-            first,
-            last,
-            *cursor_args(after, before),
-            order,
-            search,
-            status,
-            group_id,
-            role,
-        )
-    return UserPage(
-        rows=list(map(_row, records)),
-        has_more=bool(records) and records[0]["has_more"],
+    arguments = users_page_args(
+        first=first,
+        last=last,
+        after=after,
+        before=before,
+        order=order,
+        search=search,
+        status=status,
+        group_id=group_id,
+        role=role,
     )
+    fetch = Fetch(USERS_PAGE, args=arguments)
+    await fetch_all(db, [fetch])
+    return user_page(fetch.records)
 
 
 async def users_count(

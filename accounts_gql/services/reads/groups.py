@@ -17,7 +17,7 @@ from accounts_gql.repositories.groups import GroupRow
 from accounts_gql.repositories.memberships import MemberPage, MembershipRow
 from accounts_gql.services.bounds import check_search
 from accounts_gql.services.reads.contract import Read, Scope
-from accounts_gql.services.reads.loaders import MemberPageKey, PageShape
+from accounts_gql.services.reads.loaders import MemberPageKey, PageKey, PageShape
 from accounts_gql.services.reads.paging import (
     PageInfo,
     PageRequest,
@@ -107,7 +107,8 @@ def groups(
     search: str | None = None,
     order: str = "created_at_asc",
 ) -> Awaitable[list[GroupConnectionRow]]:
-    """A page of groups (keyset pagination); its rows primed in the group loader."""
+    """A page of groups (keyset pagination), from the groups_page loader (so that the
+    loads below its rows come in its statement); its rows primed in the group loader."""
     request = page_request(first, after, last, before)
     if order in TIME_ORDERS:
         timestamp_cursors(request)
@@ -115,16 +116,18 @@ def groups(
         keyed_cursors(request, SLUG_KEY)
     check_search(search, "search")
 
+    arguments = repository.groups_page_args(
+        first=request.first,
+        last=request.last,
+        after=request.after,
+        before=request.before,
+        order=order,
+        search=search,
+    )
+    loading = scope.loaders.groups_page.load(PageKey(arguments))
+
     async def page() -> list[GroupConnectionRow]:
-        found = await repository.groups_page(
-            scope.loaders.db,
-            first=request.first,
-            last=request.last,
-            after=request.after,
-            before=request.before,
-            order=order,
-            search=search,
-        )
+        found = await loading
         loader = scope.loaders.group
         for row in found.rows:
             loader.prime(row.id, row)
@@ -180,7 +183,7 @@ def groups_members(
 
 
 GROUP = Read("Query", "group", group, rows=("group",))
-GROUPS = Read("Query", "groups", groups)
+GROUPS = Read("Query", "groups", groups, rows=("groups_page",))
 GROUPS_TOTAL_COUNT = Read("GroupConnection", "totalCount", groups_total_count)
 GROUP_MEMBER_COUNT = Read(
     "Group", "memberCount", groups_member_count, key=("member_count", "id"), uses=("id",)

@@ -152,6 +152,38 @@ class MemberPagesRead:
         return [found[key] for key in keys]
 
 
+@dataclass(frozen=True, slots=True)
+class PageKey:
+    """A root page (`users(...)`, `groups(...)`): its call's arguments, as the
+    repository's `…_page_args` gives them."""
+
+    arguments: tuple[object, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RootPageRead:
+    """Root pages, a call each (a query asks for one or two), so that what follows
+    their rows (a user's contacts, a group's members: by `id`) comes in their
+    statement. `page` makes the page of a call's records."""
+
+    call: BatchCall
+    page: Callable[[Sequence[Any]], Any]
+    columns: frozenset[str] = frozenset({"id"})
+    shaped = None  # never a follower: its keys are no column of other rows
+
+    def fetches(self, keys: list[PageKey], call: BatchCall | None = None) -> list[Fetch]:
+        return [Fetch(self.call, args=key.arguments) for key in keys]
+
+    def answer(self, keys: list[PageKey], fetches: list[Fetch]) -> list[Any]:
+        return [self.page(fetch.records) for fetch in fetches]
+
+    def follower(self, column: str, call: BatchCall | None, shape: Any) -> Fetch:
+        raise TypeError("a root page follows no other rows")
+
+    def follower_keys(self, values: list[Any], shape: Any) -> list[Any]:
+        raise TypeError("a root page follows no other rows")
+
+
 # A page request and a role: a member page key without its group.
 PageShape = tuple[PageRequest, str | None]
 
@@ -177,7 +209,7 @@ def _page_args(request: PageRequest, role: str | None) -> tuple[object, ...]:
 _USER_COLUMNS = frozenset({"id"})
 _CONTACT_COLUMNS = frozenset({"user_id", "contact_type_id"})
 # Each loader's read, by the loader's name in Loaders.
-SOURCES: dict[str, KeyedRead | MemberPagesRead] = {
+SOURCES: dict[str, KeyedRead | MemberPagesRead | RootPageRead] = {
     "user": KeyedRead(users.USERS_BY_IDS, by_id, "id", columns=_USER_COLUMNS),
     "contact": KeyedRead(contacts.CONTACTS_BY_IDS, by_id, "id", columns=_CONTACT_COLUMNS),
     "contacts": KeyedRead(
@@ -197,6 +229,8 @@ SOURCES: dict[str, KeyedRead | MemberPagesRead] = {
     "group": KeyedRead(groups.GROUPS_BY_IDS, by_id, "id", columns=frozenset({"id"})),
     "member_count": KeyedRead(groups.MEMBER_COUNTS, counts, "group_id"),
     "member_page": MemberPagesRead(),
+    "users_page": RootPageRead(users.USERS_PAGE, users.user_page),
+    "groups_page": RootPageRead(groups.GROUPS_PAGE, groups.group_page),
 }
 
 
@@ -326,10 +360,10 @@ class Loaders:
                 answers.append(error)
         for name, fetch, shape in followers:
             loader, read = getattr(self, name), SOURCES[name]
-            keys = read.follower_keys(list(fetch.keys or ()), shape)
-            if not keys:
+            primed: list[Any] = read.follower_keys(list(fetch.keys or ()), shape)
+            if not primed:
                 continue
-            for key, value in zip(keys, read.answer(keys, [fetch]), strict=True):
+            for key, value in zip(primed, read.answer(primed, [fetch]), strict=True):
                 loader.prime(key, value)
         return answers
 
@@ -384,3 +418,11 @@ class Loaders:
     @made_on_first_use
     def member_page(self) -> Loader[MemberPageKey, MemberPage]:
         return self._loader("member_page")
+
+    @made_on_first_use
+    def users_page(self) -> Loader[PageKey, users.UserPage]:
+        return self._loader("users_page")
+
+    @made_on_first_use
+    def groups_page(self) -> Loader[PageKey, groups.GroupPage]:
+        return self._loader("groups_page")

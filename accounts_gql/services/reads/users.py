@@ -18,6 +18,7 @@ from accounts_gql.repositories.contacts import ContactRow
 from accounts_gql.repositories.users import UserRow
 from accounts_gql.services.bounds import check_search
 from accounts_gql.services.reads.contract import Read, Ready, Scope
+from accounts_gql.services.reads.loaders import PageKey
 from accounts_gql.services.reads.paging import (
     PageInfo,
     keyed_cursors,
@@ -106,7 +107,8 @@ def users(
     filter: UserFilter | None = None,
     order: str = "created_at_asc",
 ) -> Awaitable[list[UserConnectionRow]]:
-    """A page of users (keyset pagination); its rows primed in the user loader."""
+    """A page of users (keyset pagination), from the users_page loader (so that the
+    loads below its rows come in its statement); its rows primed in the user loader."""
     request = page_request(first, after, last, before)
     if order in TIME_ORDERS:
         timestamp_cursors(request)
@@ -117,19 +119,21 @@ def users(
     group_id = decode_id(filter.group_id, "Group") if filter.group_id else None
     count_args = (filter.search, filter.status, group_id, filter.role)
 
+    arguments = repository.users_page_args(
+        first=request.first,
+        last=request.last,
+        after=request.after,
+        before=request.before,
+        order=order,
+        search=filter.search,
+        status=filter.status,
+        group_id=group_id,
+        role=filter.role,
+    )
+    loading = scope.loaders.users_page.load(PageKey(arguments))
+
     async def page() -> list[UserConnectionRow]:
-        found = await repository.users_page(
-            scope.loaders.db,
-            first=request.first,
-            last=request.last,
-            after=request.after,
-            before=request.before,
-            order=order,
-            search=filter.search,
-            status=filter.status,
-            group_id=group_id,
-            role=filter.role,
-        )
+        found = await loading
         loader = scope.loaders.user
         for row in found.rows:
             loader.prime(row.id, row)
@@ -186,7 +190,7 @@ _users = ("user",)
 _contacts = ("contacts", "id")  # the active ones: the default, and primaryContact's
 ME = Read("Query", "me", me, rows=_users)
 USER = Read("Query", "user", user, rows=_users)
-USERS = Read("Query", "users", users)
+USERS = Read("Query", "users", users, rows=("users_page",))
 USERS_TOTAL_COUNT = Read("UserConnection", "totalCount", users_total_count)
 USER_PROFILE = Read(
     "User", "profile", users_profile, awaits=False, owner=_owner, uses=("id", "profile")
