@@ -8,7 +8,8 @@ a column of another's rows (a membership's group): PostgreSQL computes those
 keys itself, in the same snapshot.
 
 A `BatchCall` is one batch read: a SELECT over one stored function whose first
-parameter (`$1`) takes the keys, and the names of the columns it returns. A
+parameter (`$1`) takes the keys (or, for a root page, none: its parameters are
+its size, cursors and filters), and the names of the columns it returns. A
 `Fetch` is a call to make with its keys, or, as a follower of another fetch,
 with the distinct non-null values of one column of that fetch's rows.
 `fetch_all` makes a forest of fetches in one statement, each call's rows as
@@ -82,6 +83,7 @@ class BatchCall:
                 projection(self.kind, names),
                 self.function,
                 self.kind,
+                self.keyed,
             )
             if len(_PROJECTED) >= _MAX_STATEMENTS:
                 _PROJECTED.clear()

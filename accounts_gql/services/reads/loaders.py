@@ -97,15 +97,14 @@ class KeyedRead:
     keyed_by: str
     args: tuple[object, ...] = ()
     columns: frozenset[str] = frozenset()
+    # Its keys are a column's values alone: it follows without a shape.
+    shaped = False
 
     def fetches(self, keys: list[Any], call: BatchCall | None = None) -> list[Fetch]:
         return [Fetch(call or self.call, keys, self.args)]
 
     def answer(self, keys: list[Any], fetches: list[Fetch]) -> list[Any]:
         return self.values(keys, fetches[0].rows())
-
-    # Its keys are a column's values alone: it follows without a shape.
-    shaped = False
 
     def follower(self, column: str, call: BatchCall | None, shape: Any) -> Fetch:
         return Fetch(call or self.call, args=self.args, column=column)
@@ -243,7 +242,8 @@ def projection(loader: str, needs: frozenset[str]) -> frozenset[str] | None:
 
 def _alive(loaders: weakref.ref[Loaders]) -> Loaders:
     found = loaders()
-    assert found is not None, "loaders used after their request"
+    if found is None:  # a loader kept past its request's context
+        raise RuntimeError("a loader was used after its request ended")
     return found
 
 
