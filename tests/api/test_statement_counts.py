@@ -311,7 +311,7 @@ async def test_loaders_read_the_columns_the_query_uses(
     assert selected(sent, "contacts_by_user_ids") == [
         {"id", "user_id", "contact_type_id", "type_code", "value", "is_primary"}
     ]
-    assert selected(sent, "contact_types_by_ids") == [{"id", "code"}]
+    assert selected(sent, "contact_types_by_ids") == []  # the contacts carry id and code
     [memberships] = selected(sent, "memberships_by_user_ids")
     assert len(memberships) == 5  # every column: no projection
 
@@ -405,3 +405,22 @@ async def test_a_page_of_groups_with_counts_and_members_is_one_statement(
     assert all(group["memberCount"] > 3 for group in groups)
     assert all(len(group["members"]["edges"]) == 3 for group in groups)
     assert statements == 1
+
+
+async def test_a_contact_type_the_contacts_do_not_carry_is_fetched(
+    counted: Counted, seed_batch: str, statements: RequestStatements
+) -> None:
+    """`type { code }` is made of the contacts' own columns; `type { name }` is not
+    among them, so the types are read, in the same statement."""
+    ids = await batch_ids(counted, seed_batch)
+    query = """query($id: ID!) { user(id: $id) {
+      contacts { value code: type { code } named: type { code name isUnique } }
+    } }"""
+    before = len(statements.queries)
+    count, body = await counted(query, {"id": ids["user"]})
+    [calls] = selected(statements.queries[before:], "contact_types_by_ids")
+    assert calls == {"id", "code", "name", "is_unique"}
+    contacts = body["data"]["user"]["contacts"]
+    assert contacts
+    assert all(c["code"]["code"] == c["named"]["code"] and c["named"]["name"] for c in contacts)
+    assert count == 1

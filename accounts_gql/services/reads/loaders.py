@@ -38,7 +38,7 @@ import uuid
 import weakref
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Generic, TypeVar, overload
 
@@ -90,13 +90,18 @@ def counts(keys: list[uuid.UUID], rows: Rows) -> list[int]:
 class KeyedRead:
     """A loader whose keys are the values of one column (`keyed_by`) and go to one
     call; `values` gives each key's value from the call's rows. `columns`: those
-    of its rows that another loader may take keys from (`Loaders.follow`)."""
+    of its rows that another loader may take keys from (`Loaders.follow`);
+    `carries`: what they hold of another loader's rows (a contact its type's id
+    and code)."""
 
     call: BatchCall
     values: Callable[[list[Any], Rows], list[Any]]
     keyed_by: str
     args: tuple[object, ...] = ()
     columns: frozenset[str] = frozenset()
+    # Columns of another loader's rows that these rows carry: {loader: {its column:
+    # ours}}. A follower asked only for those is made of our rows, not fetched.
+    carries: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     # Its keys are a column's values alone: it follows without a shape.
     shaped = False
 
@@ -207,15 +212,30 @@ def _page_args(request: PageRequest, role: str | None) -> tuple[object, ...]:
 
 _USER_COLUMNS = frozenset({"id"})
 _CONTACT_COLUMNS = frozenset({"user_id", "contact_type_id"})
+# A contact's type's id and code come with the contact (contacts_by_user_ids
+# joins them in), so `type { code }` needs no call of contact_types_by_ids.
+_CONTACT_CARRIES = {"contact_type": {"id": "contact_type_id", "code": "type_code"}}
 # Each loader's read, by the loader's name in Loaders.
 SOURCES: dict[str, KeyedRead | MemberPagesRead | RootPageRead] = {
     "user": KeyedRead(users.USERS_BY_IDS, by_id, "id", columns=_USER_COLUMNS),
-    "contact": KeyedRead(contacts.CONTACTS_BY_IDS, by_id, "id", columns=_CONTACT_COLUMNS),
+    "contact": KeyedRead(
+        contacts.CONTACTS_BY_IDS, by_id, "id", (), _CONTACT_COLUMNS, _CONTACT_CARRIES
+    ),
     "contacts": KeyedRead(
-        contacts.CONTACTS_BY_USER_IDS, by_user, "user_id", (False,), _CONTACT_COLUMNS
+        contacts.CONTACTS_BY_USER_IDS,
+        by_user,
+        "user_id",
+        (False,),
+        _CONTACT_COLUMNS,
+        _CONTACT_CARRIES,
     ),
     "all_contacts": KeyedRead(
-        contacts.CONTACTS_BY_USER_IDS, by_user, "user_id", (True,), _CONTACT_COLUMNS
+        contacts.CONTACTS_BY_USER_IDS,
+        by_user,
+        "user_id",
+        (True,),
+        _CONTACT_COLUMNS,
+        _CONTACT_CARRIES,
     ),
     "contact_type": KeyedRead(contact_types.CONTACT_TYPES_BY_IDS, by_id, "id"),
     "memberships": KeyedRead(
@@ -238,6 +258,19 @@ def projection(loader: str, needs: frozenset[str]) -> frozenset[str] | None:
     or None when it reads them whole."""
     read = SOURCES[loader]
     return read.projection(needs) if isinstance(read, KeyedRead) else None
+
+
+def _carry(made: Fetch, parent: Fetch, column: str, sources: tuple[str, ...]) -> None:
+    """Fills `made` with a record per distinct non-null `column` of `parent`'s rows,
+    of their `sources` columns."""
+    columns = parent.call.columns
+    key_at, at = columns.index(column), [columns.index(source) for source in sources]
+    found: dict[Any, tuple[Any, ...]] = {}
+    for record in parent.records:
+        key = record[key_at]
+        if key is not None and key not in found:
+            found[key] = tuple(record[index] for index in at)
+    made.keys, made.records = list(found), list(found.values())
 
 
 def _alive(loaders: weakref.ref[Loaders]) -> Loaders:
@@ -343,15 +376,18 @@ class Loaders:
         """Each loader's values of its keys, or the error that kept them: one statement."""
         calls: list[list[Fetch]] = []
         followers: list[tuple[str, Fetch, Any]] = []
+        carried: list[tuple[Fetch, Fetch, str, tuple[str, ...]]] = []
         for name, keys in wanted:
             fetches = SOURCES[name].fetches(keys, self._calls.get(name))
             for fetch in fetches:
-                self._add_followers(name, fetch, {name}, followers)
+                self._add_followers(name, fetch, {name}, followers, carried)
             calls.append(fetches)
         try:
             await fetch_all(self.db, [fetch for fetches in calls for fetch in fetches])
         except Exception as error:
             return [error] * len(wanted)
+        for made, parent, column, sources in carried:
+            _carry(made, parent, column, sources)
         answers: list[Any] = []
         for (name, keys), fetches in zip(wanted, calls, strict=True):
             try:
@@ -368,16 +404,45 @@ class Loaders:
         return answers
 
     def _add_followers(
-        self, name: str, fetch: Fetch, chain: set[str], found: list[tuple[str, Fetch, Any]]
+        self,
+        name: str,
+        fetch: Fetch,
+        chain: set[str],
+        found: list[tuple[str, Fetch, Any]],
+        carried: list[tuple[Fetch, Fetch, str, tuple[str, ...]]],
     ) -> None:
-        """Follows `fetch` by the followers of its loader, and theirs, once per path."""
+        """Follows `fetch` by the followers of its loader, and theirs, once per path;
+        a follower that `fetch`'s rows carry is made of them instead (`carries`)."""
         for follower, column, shape in self._followers.get(name, ()):
             if follower in chain:
+                continue
+            sources = self._carried(name, fetch, follower, column)
+            if sources is not None:
+                made = Fetch(self._calls[follower])
+                carried.append((made, fetch, column, sources))
+                found.append((follower, made, shape))
                 continue
             followed = SOURCES[follower].follower(column, self._calls.get(follower), shape)
             fetch.follows.append(followed)
             found.append((follower, followed, shape))
-            self._add_followers(follower, followed, chain | {follower}, found)
+            self._add_followers(follower, followed, chain | {follower}, found, carried)
+
+    def _carried(
+        self, name: str, fetch: Fetch, follower: str, column: str
+    ) -> tuple[str, ...] | None:
+        """The columns of `fetch`'s rows that make the follower's, in its call's order,
+        when they carry all it is asked for here, keyed by `column`; else None."""
+        read, call = SOURCES[name], self._calls.get(follower)
+        if not isinstance(read, KeyedRead) or call is None or self._followers.get(follower):
+            return None
+        carries = read.carries.get(follower)
+        target = SOURCES[follower]
+        if carries is None or not isinstance(target, KeyedRead):
+            return None
+        if carries.get(target.keyed_by) != column or not set(call.columns) <= carries.keys():
+            return None
+        sources = tuple(carries[own] for own in call.columns)
+        return sources if set(sources) <= set(fetch.call.columns) else None
 
     @made_on_first_use
     def user(self) -> Loader[uuid.UUID, UserRow | None]:
