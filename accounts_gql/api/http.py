@@ -459,18 +459,21 @@ class GraphQLEndpoint:
         A database that is away fails the whole request (`DatabaseUnavailable`),
         so that the client retries it, unless a mutation already completed a
         field: then the client must see what was written."""
-        result = execute(
-            self.graphql_schema,
-            document,
-            context_value=context,
-            variable_values=params.variables,
-            operation_name=params.operation_name,
-            executor_class=self.execution_context_class,
-            # As in validation: without introspection, hints would reveal the schema.
-            hide_suggestions=not self.settings.introspection_enabled,
-        )
-        if isawaitable(result):
-            result = await result
+        try:
+            result = execute(
+                self.graphql_schema,
+                document,
+                context_value=context,
+                variable_values=params.variables,
+                operation_name=params.operation_name,
+                executor_class=self.execution_context_class,
+                # As in validation: without introspection, hints would reveal the schema.
+                hide_suggestions=not self.settings.introspection_enabled,
+            )
+            if isawaitable(result):
+                result = await result
+        finally:
+            context.loaders.release()
         assert isinstance(result, ExecutionResult)
         unavailable = next(
             (e.original_error for e in result.errors or () if is_unavailable(e.original_error)),

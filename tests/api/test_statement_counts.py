@@ -424,3 +424,28 @@ async def test_a_contact_type_the_contacts_do_not_carry_is_fetched(
     assert contacts
     assert all(c["code"]["code"] == c["named"]["code"] and c["named"]["name"] for c in contacts)
     assert count == 1
+
+
+async def test_the_standard_execution_leaves_no_rows_for_the_collector(
+    standard_client: httpx.AsyncClient, settings: Settings, counted: Counted, seed_batch: str
+) -> None:
+    """graphql-core keeps each execution's context in a reference cycle; the
+    request's loaders drop their rows when it returns, so none wait in it."""
+    ids = await batch_ids(counted, seed_batch)
+    token = issue_access_token(settings, uuid.uuid4(), ("admin",))
+    headers = {"authorization": f"Bearer {token}"}
+    payload = {"query": Q3, "variables": {"id": ids["group"]}}
+    await standard_client.post("/graphql", json=payload, headers=headers)  # validated once
+    gc.collect()
+    gc.disable()
+    try:
+        response = await standard_client.post("/graphql", json=payload, headers=headers)
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        gc.collect()
+        rows = [o for o in gc.garbage if type(o).__name__.endswith("Row")]
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+    assert response.json()["data"]["group"]["members"]["edges"]
+    assert rows == []

@@ -349,6 +349,16 @@ class Loaders:
             if (follower, column, shape) not in followers:  # two fields, one page
                 followers.append((follower, column, shape))
 
+    def release(self) -> None:
+        """Drops every row the loaders cached, once the request is answered.
+        graphql-core's standard execution keeps its context in a reference cycle
+        (its executor holds bound methods of itself), so what the context holds
+        waits for the collector; the rows need not wait with it."""
+        for name in SOURCES:
+            loader = self.__dict__.get(name)
+            if loader is not None:
+                loader.clear_all()
+
     def project(self, projections: Mapping[str, frozenset[str]]) -> None:
         """Reads only the given columns of each loader's rows from now on (see the
         module; `projection` gives them)."""
