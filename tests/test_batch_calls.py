@@ -98,7 +98,23 @@ async def test_a_follower_of_nothing_is_empty(db: asyncpg.Connection) -> None:
     assert root.follows[0].rows() == []
 
 
-PROJECTABLE = [name for name, call in CALLS.items() if call.kind is not None]
+PROJECTABLE = [name for name, call in CALLS.items() if call.kind is not None and call.keyed]
+
+
+async def test_a_projected_page_keeps_its_has_more(
+    db: asyncpg.Connection, people: list[uuid.UUID]
+) -> None:
+    arguments = users.users_page_args(first=3, order="username_asc")
+    projected = users.USERS_PAGE.project(["username", "id"])
+    assert projected.columns == ("id", "username", "has_more")
+    fetch = Fetch(projected, args=arguments)
+    await fetch_all(db, [fetch])
+    page = users.user_page(fetch.records, projected)
+    whole = await users.users_page(db, first=3, order="username_asc")
+    assert [(row.id, row.username) for row in page.rows] == [
+        (row.id, row.username) for row in whole.rows
+    ]
+    assert page.has_more == whole.has_more is True
 
 
 async def test_a_root_page_with_followers_gives_the_rows_of_its_calls_alone(

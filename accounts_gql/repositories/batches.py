@@ -63,12 +63,15 @@ class BatchCall:
     kind: type | None = None
     # Whether `$1` takes keys; a call without (a root page) takes only arguments.
     keyed: bool = True
+    # Columns after the row class's fields (a page's has_more), kept by `project`.
+    extras: int = 0
 
     def project(self, columns: Collection[str]) -> BatchCall:
         """The call returning only `columns` (a subset of its own), in its order, its
         rows with those fields alone (repositories/rows.py, `projection`)."""
         assert self.kind is not None, self.function
-        kept = frozenset(columns)
+        extra = self.columns[len(self.columns) - self.extras :]
+        kept = frozenset(columns) | frozenset(extra)
         key = (self.sql, kept)
         projected = _PROJECTED.get(key)
         if projected is None:
@@ -80,10 +83,11 @@ class BatchCall:
                 _select(names, self.function),
                 names,
                 tuple(kind for _, kind in pairs),
-                projection(self.kind, names),
+                projection(self.kind, names[: len(names) - self.extras]),
                 self.function,
                 self.kind,
                 self.keyed,
+                self.extras,
             )
             if len(_PROJECTED) >= _MAX_STATEMENTS:
                 _PROJECTED.clear()
@@ -100,23 +104,30 @@ def _select(names: Sequence[str], function: str) -> str:
 
 
 def batch_call(
-    function: str, columns: str, row: Callable[[Any], Any] | type, *, keyed: bool = True
+    function: str,
+    columns: str,
+    row: Callable[[Any], Any] | type,
+    *,
+    keyed: bool = True,
+    extras: int = 0,
 ) -> BatchCall:
     """A call of `accounts.function` (`"users_by_ids($1)"`) that returns `columns`,
     named with their types (`"id uuid, username text"`). `row` makes a row of a
     record, or is the row class (a slotted dataclass whose fields are the
-    columns, in order), and then the call can be projected. Not `keyed`: its
-    parameters are all arguments (a page: its size, cursors, filters)."""
+    columns, in order, before `extras` more), and then the call can be
+    projected. Not `keyed`: its parameters are all arguments (a page: its size,
+    cursors, filters)."""
     pairs = [column.split() for column in columns.split(",")]
     names = tuple(name for name, _ in pairs)
     types = tuple(type_name for _, type_name in pairs)
     kind: type | None = None
     if isinstance(row, type) and is_dataclass(row):
         kind = row
-        if (fields := tuple(field.name for field in dataclass_fields(row))) != names:
-            raise TypeError(f"{function}: {row.__name__}'s fields {fields} are not {names}")
+        own = names[: len(names) - extras]
+        if (fields := tuple(field.name for field in dataclass_fields(row))) != own:
+            raise TypeError(f"{function}: {row.__name__}'s fields {fields} are not {own}")
         row = maker(row)
-    return BatchCall(_select(names, function), names, types, row, function, kind, keyed)
+    return BatchCall(_select(names, function), names, types, row, function, kind, keyed, extras)
 
 
 @dataclass(slots=True, eq=False)

@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from accounts_gql.db.pool import Executor
-from accounts_gql.repositories.batches import Fetch, batch_call, fetch_all, fetch_rows
+from accounts_gql.repositories.batches import BatchCall, Fetch, batch_call, fetch_all, fetch_rows
 from accounts_gql.repositories.errors import domain_errors
 from accounts_gql.repositories.pages import Cursor, cursor_args
 from accounts_gql.repositories.rows import maker
@@ -47,10 +47,10 @@ GROUPS_BY_IDS = batch_call("groups_by_ids($1)", _TYPED_COLUMNS, GroupRow)
 GROUPS_PAGE = batch_call(
     "groups_page($1, $2, $3, $4, $5, $6, $7, $8)",
     _TYPED_COLUMNS + ", has_more bool",
-    _row,
+    GroupRow,
     keyed=False,
+    extras=1,
 )
-_HAS_MORE = len(GROUPS_PAGE.columns) - 1
 # (group id, member count) of each group that has members.
 MEMBER_COUNTS = batch_call("group_member_counts($1)", "group_id uuid, member_count int8", tuple)
 
@@ -78,11 +78,11 @@ def groups_page_args(
     return (first, last, *cursor_args(after, before), order, search)
 
 
-def group_page(records: Sequence[Any]) -> GroupPage:
-    """The page of GROUPS_PAGE's records."""
-    return GroupPage(
-        rows=list(map(_row, records)), has_more=bool(records) and records[0][_HAS_MORE]
-    )
+def group_page(records: Sequence[Any], call: BatchCall = GROUPS_PAGE) -> GroupPage:
+    """The page of the records of GROUPS_PAGE (or of a projection of it): has_more is
+    their last column."""
+    rows = list(map(call.row, records))
+    return GroupPage(rows=rows, has_more=bool(records) and records[0][-1])
 
 
 async def groups_page(

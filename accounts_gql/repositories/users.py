@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from accounts_gql.db.pool import Executor
-from accounts_gql.repositories.batches import Fetch, batch_call, fetch_all, fetch_rows
+from accounts_gql.repositories.batches import BatchCall, Fetch, batch_call, fetch_all, fetch_rows
 from accounts_gql.repositories.errors import domain_errors
 from accounts_gql.repositories.pages import Cursor, cursor_args
 from accounts_gql.repositories.rows import maker
@@ -59,10 +59,10 @@ USERS_BY_IDS = batch_call("users_by_ids($1)", _TYPED_COLUMNS, UserRow)
 USERS_PAGE = batch_call(
     "users_page($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
     _TYPED_COLUMNS + ", has_more bool",
-    _row,
+    UserRow,
     keyed=False,
+    extras=1,
 )
-_HAS_MORE = len(USERS_PAGE.columns) - 1
 
 
 async def users_by_ids(db: Executor, ids: list[uuid.UUID]) -> list[UserRow]:
@@ -94,9 +94,11 @@ def users_page_args(
     return (first, last, *cursor_args(after, before), order, search, status, group_id, role)
 
 
-def user_page(records: Sequence[Any]) -> UserPage:
-    """The page of USERS_PAGE's records."""
-    return UserPage(rows=list(map(_row, records)), has_more=bool(records) and records[0][_HAS_MORE])
+def user_page(records: Sequence[Any], call: BatchCall = USERS_PAGE) -> UserPage:
+    """The page of the records of USERS_PAGE (or of a projection of it): has_more is
+    their last column."""
+    rows = list(map(call.row, records))
+    return UserPage(rows=rows, has_more=bool(records) and records[0][-1])
 
 
 async def users_page(

@@ -88,13 +88,28 @@ def test_what_node_returns_is_read_whole() -> None:
 
 def test_rows_a_read_asks_for_its_own_use_are_read_whole() -> None:
     """A user's groups read its memberships to page them (a key outside its rows);
-    its sessions are not declared as rows at all; a page's wrappers (edges) are
-    no columns of a group."""
+    its sessions are not declared as rows at all. The groups themselves, under
+    the page's edges, are asked for what the fields on them use."""
     query = """query($id: ID!) { user(id: $id) {
       username sessions { id current }
       groups { edges { cursor node { slug } } }
     } }"""
-    assert projections(query, {"id": an_id("User")}) == {"user": {"username", "id"}}
+    assert projections(query, {"id": an_id("User")}) == {
+        "user": {"username", "id"},
+        "group": {"id", "slug"},
+    }
+
+
+def test_a_root_page_holds_what_its_cursors_and_the_loader_it_primes_need() -> None:
+    """A users page: its fields, its cursors' columns, and what the user loader it
+    primes is asked for elsewhere in the plan (a membership's user)."""
+    query = """{ users(first: 5, orderBy: USERNAME_ASC) {
+      pageInfo { endCursor } edges { cursor node { displayName
+        memberships { user { status } } } }
+    } }"""
+    found = projections(query)
+    assert found["users_page"] == {"id", "created_at", "username", "display_name", "status"}
+    assert found["user"] == {"id", "status"}
 
 
 def test_one_loader_under_two_fields_asks_for_both_fields_columns() -> None:

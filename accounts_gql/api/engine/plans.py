@@ -67,7 +67,7 @@ from accounts_gql.api.engine import adapter
 from accounts_gql.api.engine.adapter import VariableValues, VariableValueSource
 from accounts_gql.api.engine.completion import Completer, Shape, completer, exact_type
 from accounts_gql.api.fields import FIELD_SOURCE, DataSource, RowSource
-from accounts_gql.services.reads.contract import loader_columns
+from accounts_gql.services.reads.contract import loader_columns, loader_primes, loader_rows_type
 
 TYPENAME_TYPE = GraphQLNonNull(GraphQLString)
 
@@ -225,18 +225,25 @@ def follows(fields: list[FieldPlan]) -> tuple[frozenset[tuple[str, str, str]], l
 def projections(fields: list[FieldPlan]) -> dict[str, frozenset[str]]:
     """The columns of each loader's rows a plan uses (services/reads/loaders.py,
     "Projections"). A loader's rows are the values of the reads that name it in
-    their `rows`: what the fields below such a read use of their parents, and
-    what the read itself looks at (`Read.reads`). Fields below it keep that
-    loader in view down to the next read, as `follows` does, so that wrappers
-    (a connection's edges) count too; that only ever widens a projection. A
-    loader that any read asks otherwise (`asks`, a key or link outside its
-    rows), or whose rows a field uses without declaring what, is read whole."""
+    their `rows`, or lie in what they return (a connection's nodes): what the
+    fields on those rows use of them (the fields below the read, down to the
+    next read, whose parent is of the loader's row type), and what the read
+    itself and its wrappers look at (`Read.reads`: an edge's cursor). A loader
+    that any read asks otherwise (`asks`, a key or link outside its rows), or
+    whose rows a field uses without declaring what, is read whole, as is one
+    whose call cannot give just those (`loader_columns`: the columns asked
+    include those the loader is keyed and followed by). A root page's rows are
+    primed in another loader (`users` in `user`), so they hold what that one is
+    asked for too."""
     needs: dict[str, set[str]] = {}
     whole: set[str] = set()
 
     def walk(fields: list[FieldPlan], loaders: tuple[str, ...]) -> None:
         for plan in fields:
             for loader in loaders:
+                kind = loader_rows_type(loader)
+                if kind is not None and kind != plan.parent_type:
+                    continue  # a wrapper's field (an edge's cursor): its read declares it
                 if plan.columns is None:
                     whole.add(loader)
                 else:
@@ -253,6 +260,11 @@ def projections(fields: list[FieldPlan]) -> dict[str, frozenset[str]]:
                 walk(child, below)
 
     walk(fields, ())
+    for loader in list(needs):
+        if (target := loader_primes(loader)) is not None:
+            if target in whole:
+                whole.add(loader)
+            needs[loader].update(needs.get(target, ()))
     found = {}
     for loader, used in needs.items():
         if loader not in whole and (columns := loader_columns(loader, frozenset(used))) is not None:

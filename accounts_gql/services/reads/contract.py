@@ -41,7 +41,14 @@ from accounts_gql.services.authorization import (
     can_see_private,
     require_signed_in,
 )
-from accounts_gql.services.reads.loaders import SOURCES, Link, Loaders, projection
+from accounts_gql.services.reads.loaders import (
+    SOURCES,
+    Link,
+    Loaders,
+    primed,
+    projection,
+    rows_type,
+)
 
 # One result per parent, now or once awaited.
 Results = list[Any] | Awaitable[list[Any]]
@@ -134,6 +141,16 @@ def loader_columns(loader: str, needs: frozenset[str]) -> frozenset[str] | None:
     """The columns `loader` asks for when its rows are used for `needs` alone, or
     None when it reads them whole (services/reads/loaders.py, "Projections")."""
     return projection(loader, needs)
+
+
+def loader_rows_type(loader: str) -> str | None:
+    """The GraphQL type `loader`'s rows are (None: not one type)."""
+    return rows_type(loader)
+
+
+def loader_primes(loader: str) -> str | None:
+    """The loader a root page's rows are primed in (None: not a root page)."""
+    return primed(loader)
 
 
 # Every read, by (GraphQL type, field): filled as the reads modules are imported.

@@ -183,7 +183,8 @@ def groups_members(
 
 
 GROUP = Read("Query", "group", group, rows=("group",))
-GROUPS = Read("Query", "groups", groups, rows=("groups_page",))
+# A page's cursors read these (group_cursor), its edges' and its pageInfo's.
+GROUPS = Read("Query", "groups", groups, rows=("groups_page",), reads=("id", "created_at", "slug"))
 GROUPS_TOTAL_COUNT = Read("GroupConnection", "totalCount", groups_total_count)
 GROUP_MEMBER_COUNT = Read(
     "Group", "memberCount", groups_member_count, key=("member_count", "id"), uses=("id",)

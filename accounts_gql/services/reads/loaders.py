@@ -102,6 +102,8 @@ class KeyedRead:
     # Columns of another loader's rows that these rows carry: {loader: {its column:
     # ours}}. A follower asked only for those is made of our rows, not fetched.
     carries: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    # The GraphQL type its rows are (None: not one type).
+    type_name: str | None = None
     # Its keys are a column's values alone: it follows without a shape.
     shaped = False
 
@@ -171,15 +173,26 @@ class RootPageRead:
     statement. `page` makes the page of a call's records."""
 
     call: BatchCall
-    page: Callable[[Sequence[Any]], Any]
+    page: Callable[[Sequence[Any], BatchCall], Any]
+    type_name: str
+    primes: str  # the loader its rows are primed in, by id (services/reads)
     columns: frozenset[str] = frozenset({"id"})
     shaped = None  # never a follower: its keys are no column of other rows
 
     def fetches(self, keys: list[PageKey], call: BatchCall | None = None) -> list[Fetch]:
-        return [Fetch(self.call, args=key.arguments) for key in keys]
+        return [Fetch(call or self.call, args=key.arguments) for key in keys]
 
     def answer(self, keys: list[PageKey], fetches: list[Fetch]) -> list[Any]:
-        return [self.page(fetch.records) for fetch in fetches]
+        return [self.page(fetch.records, fetch.call) for fetch in fetches]
+
+    def projection(self, needs: frozenset[str]) -> frozenset[str] | None:
+        """As KeyedRead's, of the page's rows (its has_more always comes too)."""
+        call = self.call
+        fields = set(call.columns[: len(call.columns) - call.extras])
+        wanted = needs | self.columns
+        if call.kind is None or not wanted < fields:
+            return None
+        return wanted
 
     def follower(self, column: str, call: BatchCall | None, shape: Any) -> Fetch:
         raise TypeError("a root page follows no other rows")
@@ -217,9 +230,9 @@ _CONTACT_COLUMNS = frozenset({"user_id", "contact_type_id"})
 _CONTACT_CARRIES = {"contact_type": {"id": "contact_type_id", "code": "type_code"}}
 # Each loader's read, by the loader's name in Loaders.
 SOURCES: dict[str, KeyedRead | MemberPagesRead | RootPageRead] = {
-    "user": KeyedRead(users.USERS_BY_IDS, by_id, "id", columns=_USER_COLUMNS),
+    "user": KeyedRead(users.USERS_BY_IDS, by_id, "id", columns=_USER_COLUMNS, type_name="User"),
     "contact": KeyedRead(
-        contacts.CONTACTS_BY_IDS, by_id, "id", (), _CONTACT_COLUMNS, _CONTACT_CARRIES
+        contacts.CONTACTS_BY_IDS, by_id, "id", (), _CONTACT_COLUMNS, _CONTACT_CARRIES, "Contact"
     ),
     "contacts": KeyedRead(
         contacts.CONTACTS_BY_USER_IDS,
@@ -228,6 +241,7 @@ SOURCES: dict[str, KeyedRead | MemberPagesRead | RootPageRead] = {
         (False,),
         _CONTACT_COLUMNS,
         _CONTACT_CARRIES,
+        "Contact",
     ),
     "all_contacts": KeyedRead(
         contacts.CONTACTS_BY_USER_IDS,
@@ -236,20 +250,26 @@ SOURCES: dict[str, KeyedRead | MemberPagesRead | RootPageRead] = {
         (True,),
         _CONTACT_COLUMNS,
         _CONTACT_CARRIES,
+        "Contact",
     ),
-    "contact_type": KeyedRead(contact_types.CONTACT_TYPES_BY_IDS, by_id, "id"),
+    "contact_type": KeyedRead(
+        contact_types.CONTACT_TYPES_BY_IDS, by_id, "id", type_name="ContactType"
+    ),
     "memberships": KeyedRead(
         memberships.MEMBERSHIPS_BY_USER_IDS,
         by_user,
         "user_id",
         columns=frozenset({"user_id", "group_id", "added_by"}),
+        type_name="Membership",
     ),
-    "sessions": KeyedRead(sessions.SESSIONS_OF_USERS, by_user, "user_id"),
-    "group": KeyedRead(groups.GROUPS_BY_IDS, by_id, "id", columns=frozenset({"id"})),
+    "sessions": KeyedRead(sessions.SESSIONS_OF_USERS, by_user, "user_id", type_name="Session"),
+    "group": KeyedRead(
+        groups.GROUPS_BY_IDS, by_id, "id", columns=frozenset({"id"}), type_name="Group"
+    ),
     "member_count": KeyedRead(groups.MEMBER_COUNTS, counts, "group_id"),
     "member_page": MemberPagesRead(),
-    "users_page": RootPageRead(users.USERS_PAGE, users.user_page),
-    "groups_page": RootPageRead(groups.GROUPS_PAGE, groups.group_page),
+    "users_page": RootPageRead(users.USERS_PAGE, users.user_page, "User", "user"),
+    "groups_page": RootPageRead(groups.GROUPS_PAGE, groups.group_page, "Group", "group"),
 }
 
 
@@ -257,7 +277,19 @@ def projection(loader: str, needs: frozenset[str]) -> frozenset[str] | None:
     """The columns a loader asks for when its rows are used for `needs` alone,
     or None when it reads them whole."""
     read = SOURCES[loader]
-    return read.projection(needs) if isinstance(read, KeyedRead) else None
+    return None if isinstance(read, MemberPagesRead) else read.projection(needs)
+
+
+def rows_type(loader: str) -> str | None:
+    """The GraphQL type a loader's rows are, if one."""
+    read = SOURCES[loader]
+    return None if isinstance(read, MemberPagesRead) else read.type_name
+
+
+def primed(loader: str) -> str | None:
+    """The loader a root page's rows are primed in."""
+    read = SOURCES[loader]
+    return read.primes if isinstance(read, RootPageRead) else None
 
 
 def _carry(made: Fetch, parent: Fetch, column: str, sources: tuple[str, ...]) -> None:
@@ -364,7 +396,7 @@ class Loaders:
         module; `projection` gives them)."""
         for name, columns in projections.items():
             read = SOURCES[name]
-            assert isinstance(read, KeyedRead), name
+            assert not isinstance(read, MemberPagesRead), name
             self._calls[name] = read.call.project(columns)
 
     def _loader(self, name: str) -> Loader[Any, Any]:

@@ -190,7 +190,8 @@ _users = ("user",)
 _contacts = ("contacts", "id")  # the active ones: the default, and primaryContact's
 ME = Read("Query", "me", me, rows=_users)
 USER = Read("Query", "user", user, rows=_users)
-USERS = Read("Query", "users", users, rows=("users_page",))
+# A page's cursors read these (user_cursor), its edges' and its pageInfo's.
+USERS = Read("Query", "users", users, rows=("users_page",), reads=("id", "created_at", "username"))
 USERS_TOTAL_COUNT = Read("UserConnection", "totalCount", users_total_count)
 USER_PROFILE = Read(
     "User", "profile", users_profile, awaits=False, owner=_owner, uses=("id", "profile")
