@@ -105,7 +105,7 @@ async def crowd(db: asyncpg.Connection, unique: str) -> dict[str, Any]:
         async with db.transaction():
             for i in range(3):
                 n = 3 * batch + i
-                name = f"{'QqR'[i]}{uuid.uuid4().hex[:5]}_{unique}"
+                name = f"{'QqR'[i]}{uuid.uuid4().hex[:8]}_{unique}"
                 shown = f"Walker {n} mark{unique[::-1]}" if n % 3 == 1 else f"Walker {n}"
                 rows.append(await users.create_user(db, name, shown))
     for row in rows[::4]:
