@@ -41,14 +41,8 @@ from accounts_gql.services.authorization import (
     can_see_private,
     require_signed_in,
 )
-from accounts_gql.services.reads.loaders import (
-    SOURCES,
-    Link,
-    Loaders,
-    primed,
-    projection,
-    rows_type,
-)
+from accounts_gql.services.reads.loaders import Link, Loaders
+from accounts_gql.services.reads.sources import SOURCES, primed, projection, rows_type
 
 # One result per parent, now or once awaited.
 Results = list[Any] | Awaitable[list[Any]]

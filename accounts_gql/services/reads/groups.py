@@ -17,7 +17,6 @@ from accounts_gql.repositories.groups import GroupRow
 from accounts_gql.repositories.memberships import MemberPage, MembershipRow
 from accounts_gql.services.bounds import check_search
 from accounts_gql.services.reads.contract import Read, Scope
-from accounts_gql.services.reads.loaders import MemberPageKey, PageKey, PageShape
 from accounts_gql.services.reads.paging import (
     PageInfo,
     PageRequest,
@@ -26,6 +25,7 @@ from accounts_gql.services.reads.paging import (
     page_request,
     timestamp_cursors,
 )
+from accounts_gql.services.reads.sources import MemberPageKey, PageKey, PageShape
 
 # A slug cursor's key: a slug (sql/0004_groups.sql).
 SLUG_KEY = re.compile(r"[a-z0-9]([a-z0-9-]{0,62}[a-z0-9])?")

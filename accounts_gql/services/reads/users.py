@@ -18,7 +18,6 @@ from accounts_gql.repositories.contacts import ContactRow
 from accounts_gql.repositories.users import UserRow
 from accounts_gql.services.bounds import check_search
 from accounts_gql.services.reads.contract import Read, Ready, Scope
-from accounts_gql.services.reads.loaders import PageKey
 from accounts_gql.services.reads.paging import (
     PageInfo,
     keyed_cursors,
@@ -26,6 +25,7 @@ from accounts_gql.services.reads.paging import (
     page_request,
     timestamp_cursors,
 )
+from accounts_gql.services.reads.sources import PageKey
 
 # A username cursor's key: a username (sql/0002_users.sql), lower-cased.
 USERNAME_KEY = re.compile(r"[a-z0-9._-]{3,32}")

@@ -1,0 +1,258 @@
+"""What each loader of a request reads (services/reads/loaders.py): its batch read
+(repositories/batches.py), how the rows answer its keys, which of their columns
+other loads may follow, what they carry of other loaders' rows, and the
+GraphQL type they are. `SOURCES` has them by the loader's name.
+
+Three kinds: a loader keyed by one column's values (`KeyedRead`: ids, a user's
+contacts), member pages (`MemberPagesRead`: one call per page shape, keyed by a
+group and the page's arguments) and root pages (`RootPageRead`: `users`,
+`groups`, keyed by their call's arguments).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from accounts_gql.repositories import contact_types, contacts, groups, memberships, sessions, users
+from accounts_gql.repositories.batches import BatchCall, Fetch
+from accounts_gql.repositories.memberships import EMPTY_PAGE, MemberPage
+from accounts_gql.services.reads.paging import PageRequest
+
+
+@dataclass(frozen=True, slots=True)
+class MemberPageKey:
+    """One group's page of members, as asked for by one `members(...)` field."""
+
+    group_id: uuid.UUID
+    request: PageRequest
+    role: str | None
+
+
+Rows = list[Any]
+
+
+def by_id(keys: list[uuid.UUID], rows: Rows) -> list[Any]:
+    found = {row.id: row for row in rows}
+    return [found.get(key) for key in keys]
+
+
+def by_user(keys: list[uuid.UUID], rows: Rows) -> list[list[Any]]:
+    grouped: defaultdict[uuid.UUID, list[Any]] = defaultdict(list)
+    for row in rows:
+        grouped[row.user_id].append(row)
+    return [grouped.get(key, []) for key in keys]
+
+
+def counts(keys: list[uuid.UUID], rows: Rows) -> list[int]:
+    found = dict(rows)
+    return [found.get(key, 0) for key in keys]
+
+
+@dataclass(frozen=True, slots=True)
+class KeyedRead:
+    """A loader whose keys are the values of one column (`keyed_by`) and go to one
+    call; `values` gives each key's value from the call's rows. `columns`: those
+    of its rows that another loader may take keys from (`Loaders.follow`);
+    `carries`: what they hold of another loader's rows (a contact its type's id
+    and code)."""
+
+    call: BatchCall
+    values: Callable[[list[Any], Rows], list[Any]]
+    keyed_by: str
+    args: tuple[object, ...] = ()
+    columns: frozenset[str] = frozenset()
+    # Columns of another loader's rows that these rows carry: {loader: {its column:
+    # ours}}. A follower asked only for those is made of our rows, not fetched.
+    carries: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    # The GraphQL type its rows are (None: not one type).
+    type_name: str | None = None
+    # Its keys are a column's values alone: it follows without a shape.
+    shaped = False
+
+    def fetches(self, keys: list[Any], call: BatchCall | None = None) -> list[Fetch]:
+        return [Fetch(call or self.call, keys, self.args)]
+
+    def answer(self, keys: list[Any], fetches: list[Fetch]) -> list[Any]:
+        return self.values(keys, fetches[0].rows())
+
+    def follower(self, column: str, call: BatchCall | None, shape: Any) -> Fetch:
+        return Fetch(call or self.call, args=self.args, column=column)
+
+    def follower_keys(self, values: list[Any], shape: Any) -> list[Any]:
+        return values
+
+    def projection(self, needs: frozenset[str]) -> frozenset[str] | None:
+        """The columns to ask for rows used for `needs` alone: those, and those it is
+        keyed and followed by. None when that is every column, or not columns."""
+        call = self.call
+        wanted = needs | self.columns | {self.keyed_by}
+        if call.kind is None or not wanted < set(call.columns):
+            return None
+        return wanted
+
+
+@dataclass(frozen=True, slots=True)
+class MemberPagesRead:
+    """Member pages: one call per distinct page shape, however many groups ask for it."""
+
+    columns: frozenset[str] = frozenset({"user_id", "added_by"})
+    # As a follower, of the groups in a column, it is asked for one page shape.
+    shaped = True
+
+    def follower(self, column: str, call: BatchCall | None, shape: PageShape) -> Fetch:
+        return Fetch(memberships.MEMBER_PAGES, args=_page_args(*shape), column=column)
+
+    def follower_keys(self, values: list[uuid.UUID], shape: PageShape) -> list[MemberPageKey]:
+        return [MemberPageKey(group_id, *shape) for group_id in values]
+
+    def fetches(self, keys: list[MemberPageKey], call: BatchCall | None = None) -> list[Fetch]:
+        return [
+            Fetch(memberships.MEMBER_PAGES, group_ids, _page_args(request, role))
+            for (request, role), group_ids in _shapes(keys).items()
+        ]
+
+    def answer(self, keys: list[MemberPageKey], fetches: list[Fetch]) -> list[MemberPage]:
+        found: dict[MemberPageKey, MemberPage] = {}
+        for ((request, role), group_ids), fetch in zip(_shapes(keys).items(), fetches, strict=True):
+            shaped = memberships.pages(fetch.rows(), request.limit, request.backward)
+            for group_id in group_ids:
+                found[MemberPageKey(group_id, request, role)] = shaped.get(group_id, EMPTY_PAGE)
+        return [found[key] for key in keys]
+
+
+@dataclass(frozen=True, slots=True)
+class PageKey:
+    """A root page (`users(...)`, `groups(...)`): its call's arguments, as the
+    repository's `…_page_args` gives them."""
+
+    arguments: tuple[object, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RootPageRead:
+    """Root pages, a call each (a query asks for one or two), so that what follows
+    their rows (a user's contacts, a group's members: by `id`) comes in their
+    statement. `page` makes the page of a call's records."""
+
+    call: BatchCall
+    page: Callable[[Sequence[Any], BatchCall], Any]
+    type_name: str
+    primes: str  # the loader its rows are primed in, by id (services/reads)
+    columns: frozenset[str] = frozenset({"id"})
+    shaped = None  # never a follower: its keys are no column of other rows
+
+    def fetches(self, keys: list[PageKey], call: BatchCall | None = None) -> list[Fetch]:
+        return [Fetch(call or self.call, args=key.arguments) for key in keys]
+
+    def answer(self, keys: list[PageKey], fetches: list[Fetch]) -> list[Any]:
+        return [self.page(fetch.records, fetch.call) for fetch in fetches]
+
+    def projection(self, needs: frozenset[str]) -> frozenset[str] | None:
+        """As KeyedRead's, of the page's rows (its has_more always comes too)."""
+        call = self.call
+        fields = set(call.columns[: len(call.columns) - call.extras])
+        wanted = needs | self.columns
+        if call.kind is None or not wanted < fields:
+            return None
+        return wanted
+
+    def follower(self, column: str, call: BatchCall | None, shape: Any) -> Fetch:
+        raise TypeError("a root page follows no other rows")
+
+    def follower_keys(self, values: list[Any], shape: Any) -> list[Any]:
+        raise TypeError("a root page follows no other rows")
+
+
+# A page request and a role: a member page key without its group.
+PageShape = tuple[PageRequest, str | None]
+
+
+def _shapes(keys: list[MemberPageKey]) -> dict[PageShape, list[uuid.UUID]]:
+    """The groups of each page shape, in the order the keys first ask for it."""
+    shapes: dict[PageShape, list[uuid.UUID]] = {}
+    for key in keys:
+        shapes.setdefault((key.request, key.role), []).append(key.group_id)
+    return shapes
+
+
+def _page_args(request: PageRequest, role: str | None) -> tuple[object, ...]:
+    return memberships.member_page_args(
+        request.limit,
+        backward=request.backward,
+        after=request.after,
+        before=request.before,
+        role=role,
+    )
+
+
+_USER_COLUMNS = frozenset({"id"})
+_CONTACT_COLUMNS = frozenset({"user_id", "contact_type_id"})
+# A contact's type's id and code come with the contact (contacts_by_user_ids
+# joins them in), so `type { code }` needs no call of contact_types_by_ids.
+_CONTACT_CARRIES = {"contact_type": {"id": "contact_type_id", "code": "type_code"}}
+# Each loader's read, by the loader's name in Loaders.
+SOURCES: dict[str, KeyedRead | MemberPagesRead | RootPageRead] = {
+    "user": KeyedRead(users.USERS_BY_IDS, by_id, "id", columns=_USER_COLUMNS, type_name="User"),
+    "contact": KeyedRead(
+        contacts.CONTACTS_BY_IDS, by_id, "id", (), _CONTACT_COLUMNS, _CONTACT_CARRIES, "Contact"
+    ),
+    "contacts": KeyedRead(
+        contacts.CONTACTS_BY_USER_IDS,
+        by_user,
+        "user_id",
+        (False,),
+        _CONTACT_COLUMNS,
+        _CONTACT_CARRIES,
+        "Contact",
+    ),
+    "all_contacts": KeyedRead(
+        contacts.CONTACTS_BY_USER_IDS,
+        by_user,
+        "user_id",
+        (True,),
+        _CONTACT_COLUMNS,
+        _CONTACT_CARRIES,
+        "Contact",
+    ),
+    "contact_type": KeyedRead(
+        contact_types.CONTACT_TYPES_BY_IDS, by_id, "id", type_name="ContactType"
+    ),
+    "memberships": KeyedRead(
+        memberships.MEMBERSHIPS_BY_USER_IDS,
+        by_user,
+        "user_id",
+        columns=frozenset({"user_id", "group_id", "added_by"}),
+        type_name="Membership",
+    ),
+    "sessions": KeyedRead(sessions.SESSIONS_OF_USERS, by_user, "user_id", type_name="Session"),
+    "group": KeyedRead(
+        groups.GROUPS_BY_IDS, by_id, "id", columns=frozenset({"id"}), type_name="Group"
+    ),
+    "member_count": KeyedRead(groups.MEMBER_COUNTS, counts, "group_id"),
+    "member_page": MemberPagesRead(),
+    "users_page": RootPageRead(users.USERS_PAGE, users.user_page, "User", "user"),
+    "groups_page": RootPageRead(groups.GROUPS_PAGE, groups.group_page, "Group", "group"),
+}
+
+
+def projection(loader: str, needs: frozenset[str]) -> frozenset[str] | None:
+    """The columns a loader asks for when its rows are used for `needs` alone,
+    or None when it reads them whole."""
+    read = SOURCES[loader]
+    return None if isinstance(read, MemberPagesRead) else read.projection(needs)
+
+
+def rows_type(loader: str) -> str | None:
+    """The GraphQL type a loader's rows are, if one."""
+    read = SOURCES[loader]
+    return None if isinstance(read, MemberPagesRead) else read.type_name
+
+
+def primed(loader: str) -> str | None:
+    """The loader a root page's rows are primed in."""
+    read = SOURCES[loader]
+    return read.primes if isinstance(read, RootPageRead) else None
