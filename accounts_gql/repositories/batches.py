@@ -66,6 +66,12 @@ class BatchCall:
     # Columns after the row class's fields (a page's has_more), kept by `project`.
     extras: int = 0
 
+    def narrower(self, columns: Collection[str]) -> bool:
+        """Whether `columns` are some of its row class's fields, not all: what
+        `project` can ask for instead of the whole call."""
+        fields = self.columns[: len(self.columns) - self.extras]
+        return self.kind is not None and set(columns) < set(fields)
+
     def project(self, columns: Collection[str]) -> BatchCall:
         """The call returning only `columns` (a subset of its own), in its order, its
         rows with those fields alone (repositories/rows.py, `projection`)."""

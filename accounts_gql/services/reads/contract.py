@@ -94,7 +94,7 @@ class Read:
             raise TypeError(f"{key}: an owner goes with SELF_OR_ADMIN, and only with it")
         if unknown := self.asked - SOURCES.keys():
             raise TypeError(f"{key}: no loader named {sorted(unknown)}")
-        if self.key is not None and self.key[1] not in (self.uses or (self.key[1],)):
+        if self.key is not None and self.uses and self.key[1] not in self.uses:
             raise TypeError(f"{key}: asks with {self.key[1]}, which it does not use")
         READS[key] = self
 

@@ -88,11 +88,8 @@ class KeyedRead:
     def projection(self, needs: frozenset[str]) -> frozenset[str] | None:
         """The columns to ask for rows used for `needs` alone: those, and those it is
         keyed and followed by. None when that is every column, or not columns."""
-        call = self.call
         wanted = needs | self.columns | {self.keyed_by}
-        if call.kind is None or not wanted < set(call.columns):
-            return None
-        return wanted
+        return wanted if self.call.narrower(wanted) else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,12 +150,8 @@ class RootPageRead:
 
     def projection(self, needs: frozenset[str]) -> frozenset[str] | None:
         """As KeyedRead's, of the page's rows (its has_more always comes too)."""
-        call = self.call
-        fields = set(call.columns[: len(call.columns) - call.extras])
         wanted = needs | self.columns
-        if call.kind is None or not wanted < fields:
-            return None
-        return wanted
+        return wanted if self.call.narrower(wanted) else None
 
     def follower(self, column: str, call: BatchCall | None, shape: Any) -> Fetch:
         raise TypeError("a root page follows no other rows")
