@@ -1,20 +1,21 @@
 """The floor of the bench (PRODUCT §8): Q1–Q3 without GraphQL.
 
-A bare ASGI handler that runs the same batched SQL through the same repository
-functions and writes the same JSON with orjson (times too, as the service does).
-It is what Python cannot go below with this stack; the bench reports each
+A bare ASGI handler that makes the service's own SQL through the same
+repository batch reads, and writes the same JSON with orjson (times too, as
+the service does). Each operation is one statement, as the service's plans
+make it (repositories/batches.py): the calls the plan asks for, each asked for
+the columns its fields read, the loads below them as followers. It is what
+Python cannot go below with this stack and this SQL; the bench reports each
 GraphQL figure as a fraction of it.
-Each statement takes a pool connection of its own (`pool.fetch`), as PRODUCT §8
-measured it; with FLOOR_CONNECTION=request a request's statements share one,
-as the service's queries do (api/http.py): a stricter floor.
+The statement takes a pool connection (`pool.fetch`); with
+FLOOR_CONNECTION=request it runs on a connection the request acquires, as the
+service's queries do (api/http.py).
 Run by bench/run.py as `uvicorn bench.floor:app`; never part of the service.
 """
 
 from __future__ import annotations
 
 import os
-import uuid
-from collections import defaultdict
 from typing import Any
 
 import asyncpg
@@ -23,36 +24,53 @@ import orjson
 from accounts_gql.api.ids import decode_id, encode_id, encode_time_cursor
 from accounts_gql.core.settings import Settings
 from accounts_gql.db.pool import Executor, create_pool
-from accounts_gql.repositories import contact_types, contacts, groups, memberships, users
-from accounts_gql.repositories.users import UserRow
+from accounts_gql.repositories import contacts, groups, memberships, users
+from accounts_gql.repositories.batches import Fetch, fetch_all
 
 Send = Any
 Receive = Any
 _pool: asyncpg.Pool | None = None
 _CONNECTION_PER_REQUEST = os.environ.get("FLOOR_CONNECTION", "statement") == "request"
 
+# The columns the three documents read of each call's rows (bench/operations.py).
+_USERS = users.USERS_BY_IDS.project({"id", "username", "display_name"})
+_PAGE = users.USERS_PAGE.project({"id", "username", "display_name", "created_at"})
+_CONTACTS = contacts.CONTACTS_BY_USER_IDS.project(
+    {"id", "user_id", "type_code", "value", "is_primary"}
+)
+_MEMBERSHIPS = memberships.MEMBERSHIPS_BY_USER_IDS.project(
+    {"user_id", "group_id", "role", "joined_at"}
+)
+_GROUPS = groups.GROUPS_BY_IDS.project({"id", "slug", "name"})
 
-async def _user_details(db: Executor, rows: list[UserRow]) -> list[dict[str, Any]]:
-    """Users with contacts (and their type) and memberships (and their group)."""
-    ids = [row.id for row in rows]
-    contact_rows = await contacts.contacts_by_user_ids(db, ids, False)
-    membership_rows = await memberships.memberships_by_user_ids(db, ids)
-    type_ids = list({row.contact_type_id for row in contact_rows})
-    group_ids = list({row.group_id for row in membership_rows})
-    types = {row.id: row for row in await contact_types.contact_types_by_ids(db, type_ids)}
-    group_rows = {row.id: row for row in await groups.groups_by_ids(db, group_ids)}
-    by_user: defaultdict[uuid.UUID, list[dict[str, Any]]] = defaultdict(list)
-    for c in contact_rows:
+
+def _with_details(parent: Fetch) -> tuple[Fetch, Fetch, Fetch]:
+    """Follows users by their contacts and their memberships' groups."""
+    contact = Fetch(_CONTACTS, args=(False,), column="id")
+    group = Fetch(_GROUPS, column="group_id")
+    membership = Fetch(_MEMBERSHIPS, column="id", follows=[group])
+    parent.follows += [contact, membership]
+    return contact, membership, group
+
+
+async def _users(db: Executor, parent: Fetch) -> tuple[list[Any], list[dict[str, Any]]]:
+    """The parent's rows, and each with its contacts and memberships, in one statement."""
+    contact, membership, group = _with_details(parent)
+    await fetch_all(db, [parent])
+    rows = parent.rows()
+    by_user: dict[Any, list[dict[str, Any]]] = {row.id: [] for row in rows}
+    for c in contact.rows():
         by_user[c.user_id].append(
             {
                 "id": encode_id("Contact", c.id),
                 "value": c.value,
                 "isPrimary": c.is_primary,
-                "type": {"code": types[c.contact_type_id].code},
+                "type": {"code": c.type_code},
             }
         )
-    joined: defaultdict[uuid.UUID, list[dict[str, Any]]] = defaultdict(list)
-    for m in membership_rows:
+    group_rows = {g.id: g for g in group.rows()}
+    joined: dict[Any, list[dict[str, Any]]] = {row.id: [] for row in rows}
+    for m in membership.rows():
         g = group_rows[m.group_id]
         joined[m.user_id].append(
             {
@@ -61,7 +79,7 @@ async def _user_details(db: Executor, rows: list[UserRow]) -> list[dict[str, Any
                 "group": {"id": encode_id("Group", g.id), "slug": g.slug, "name": g.name},
             }
         )
-    return [
+    details = [
         {
             "id": encode_id("User", row.id),
             "username": row.username,
@@ -71,31 +89,42 @@ async def _user_details(db: Executor, rows: list[UserRow]) -> list[dict[str, Any
         }
         for row in rows
     ]
+    return rows, details
 
 
 async def q1(db: Executor, variables: dict[str, Any]) -> dict[str, Any]:
-    rows = await users.users_by_ids(db, [decode_id(variables["id"], "User")])
-    return {"user": (await _user_details(db, rows))[0] if rows else None}
+    parent = Fetch(_USERS, [decode_id(variables["id"], "User")])
+    _, details = await _users(db, parent)
+    return {"user": details[0] if details else None}
 
 
 async def q2(db: Executor, variables: dict[str, Any]) -> dict[str, Any]:
-    page = await users.users_page(db, first=50)
-    return {"users": {"edges": [{"node": node} for node in await _user_details(db, page.rows)]}}
+    parent = Fetch(_PAGE, args=users.users_page_args(first=50))
+    _, details = await _users(db, parent)
+    return {"users": {"edges": [{"node": node} for node in details]}}
 
 
 async def q3(db: Executor, variables: dict[str, Any]) -> dict[str, Any]:
     group_id = decode_id(variables["id"], "Group")
-    found = await groups.groups_by_ids(db, [group_id])
+    members = Fetch(_USERS, column="user_id")
+    page = Fetch(
+        memberships.MEMBER_PAGES,
+        args=memberships.member_page_args(100),
+        column="id",
+        follows=[members],
+    )
+    count = Fetch(groups.MEMBER_COUNTS, column="id")
+    group = Fetch(_GROUPS, [group_id], follows=[count, page])
+    await fetch_all(db, [group])
+    found = group.rows()
     if not found:
         return {"group": None}
-    group = found[0]
-    counts = await groups.group_member_counts(db, [group_id])
-    pages = await memberships.member_pages(db, [group_id], 100)
-    page = pages.get(group_id, memberships.EMPTY_PAGE).rows
-    members = {row.id: row for row in await users.users_by_ids(db, [m.user_id for m in page])}
+    counts = dict(count.rows())
+    rows = memberships.pages(page.rows(), 100, backward=False)
+    users_by_id = {u.id: u for u in members.rows()}
     edges = []
-    for m in page:
-        u = members[m.user_id]
+    for m in rows.get(group_id, memberships.EMPTY_PAGE).rows:
+        u = users_by_id[m.user_id]
         edges.append(
             {
                 "cursor": encode_time_cursor(m.joined_at, m.user_id),
@@ -112,9 +141,9 @@ async def q3(db: Executor, variables: dict[str, Any]) -> dict[str, Any]:
         )
     return {
         "group": {
-            "id": encode_id("Group", group.id),
-            "slug": group.slug,
-            "name": group.name,
+            "id": encode_id("Group", found[0].id),
+            "slug": found[0].slug,
+            "name": found[0].name,
             "memberCount": counts.get(group_id, 0),
             "members": {"edges": edges},
         }
