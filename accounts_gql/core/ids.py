@@ -60,8 +60,15 @@ def encode_cursor(key: str, row_id: uuid.UUID) -> str:
 
 
 def encode_time_cursor(moment: datetime, row_id: uuid.UUID) -> str:
-    """The cursor of a row in a time-ordered list: its time as isoformat() writes it."""
-    return _b64encode(f"{isoformat(moment)}\x1f{row_id}")
+    """The cursor of a row in a time-ordered list: its time as isoformat() writes it.
+    Made of bytes throughout (orjson's text of a UTC time, see `isoformat`): a
+    page of members makes one per row."""
+    if moment.tzinfo is UTC:
+        text = orjson.dumps(moment)[1:-1] + b"\x1f" + str(row_id).encode()
+    else:
+        text = f"{moment.isoformat()}\x1f{row_id}".encode()
+    encoded = binascii.b2a_base64(text, newline=False).translate(_URL_SAFE)
+    return encoded.rstrip(b"=").decode()
 
 
 def isoformat(moment: datetime) -> str:
