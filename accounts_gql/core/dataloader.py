@@ -174,6 +174,15 @@ class Loader(Generic[K, V]):
             del self._batches[key]
         self._values[key] = value
 
+    def prime_many(self, keys: Sequence[K], values: Sequence[V]) -> None:
+        """`prime` of each key with its value (the keys distinct, as a fetch's are)."""
+        if self._values.keys().isdisjoint(keys) and self._batches.keys().isdisjoint(keys):
+            # Keys nobody has asked for (the common case: a follower's rows): in C.
+            self._values.update(zip(keys, values, strict=True))
+            return
+        for key, value in zip(keys, values, strict=True):
+            self.prime(key, value)
+
     def clear(self, key: K) -> None:
         self._values.pop(key, None)
         batch = self._batches.pop(key, None)

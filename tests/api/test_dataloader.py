@@ -60,6 +60,20 @@ async def test_prime_answers_without_a_fetch_and_clear_forgets() -> None:
     assert source.batches == [[1]]
 
 
+async def test_prime_many_is_prime_of_each_key() -> None:
+    source = Source()
+    loader = Loader(source)
+    loader.prime_many([1, 2], ["one", "two"])  # keys nobody asked for
+    assert await loader.load_many([1, 2]) == ["one", "two"]
+    pending = loader.load(3)
+    loader.prime_many([2, 3, 4], ["ignored", "three", "four"])  # cached, pending, new
+    assert await pending == "three"
+    assert await loader.load_many([2, 3, 4]) == ["two", "three", "four"]
+    assert source.batches == []
+    with pytest.raises(ValueError, match="shorter"):
+        loader.prime_many([5, 6], ["five"])
+
+
 async def test_a_failing_batch_fails_each_of_its_keys() -> None:
     async def broken(keys: list[int]) -> list[str]:
         raise RuntimeError("database gone")

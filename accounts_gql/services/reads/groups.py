@@ -128,9 +128,7 @@ def groups(
 
     async def page() -> list[GroupConnectionRow]:
         found = await loading
-        loader = scope.loaders.group
-        for row in found.rows:
-            loader.prime(row.id, row)
+        scope.loaders.group.prime_many([row.id for row in found.rows], found.rows)
         edges = [GroupEdgeRow(group_cursor(row, order), row) for row in found.rows]
         connection = GroupConnectionRow(
             edges=edges,

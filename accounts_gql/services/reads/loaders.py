@@ -210,8 +210,7 @@ class Loaders:
             primed: list[Any] = read.follower_keys(list(fetch.keys or ()), shape)
             if not primed:
                 continue
-            for key, value in zip(primed, read.answer(primed, [fetch]), strict=True):
-                loader.prime(key, value)
+            loader.prime_many(primed, read.answer(primed, [fetch]))
         return answers
 
     def _add_followers(

@@ -134,9 +134,7 @@ def users(
 
     async def page() -> list[UserConnectionRow]:
         found = await loading
-        loader = scope.loaders.user
-        for row in found.rows:
-            loader.prime(row.id, row)
+        scope.loaders.user.prime_many([row.id for row in found.rows], found.rows)
         connection = UserConnectionRow(
             edges=[UserEdgeRow(row, order) for row in found.rows],
             page_info=page_info(
