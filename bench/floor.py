@@ -10,11 +10,20 @@ GraphQL figure as a fraction of it.
 The statement takes a pool connection (`pool.fetch`); with
 FLOOR_CONNECTION=request it runs on a connection the request acquires, as the
 service's queries do (api/http.py).
+
+FLOOR_ROWS=json measures another way to read the same calls: PostgreSQL
+aggregates each call's rows into one JSON array of arrays (one text value a
+call), orjson parses it, and ids, times and cursors stay the texts
+PostgreSQL wrote, with no record, row object, uuid or datetime built per
+value. The answers are the same bytes (times with six fractional digits, as
+the seeded ones have). It tells what building rows in Python costs against
+building JSON in PostgreSQL (docs/performance.md, "What the floors say").
 Run by bench/run.py as `uvicorn bench.floor:app`; never part of the service.
 """
 
 from __future__ import annotations
 
+import base64
 import os
 from typing import Any
 
@@ -150,7 +159,144 @@ async def q3(db: Executor, variables: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-HANDLERS = {"/Q1": q1, "/Q2": q2, "/Q3": q3}
+# FLOOR_ROWS=json: the same calls, each aggregated into one JSON text.
+_TIME = """to_char({} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"+00:00"')"""
+_DETAILS_JSON = f"""
+WITH u AS MATERIALIZED ({{users}}),
+m AS MATERIALIZED (
+    SELECT user_id, group_id, role, joined_at, n
+    FROM accounts.memberships_by_user_ids(ARRAY(SELECT id FROM u)) WITH ORDINALITY AS m(
+        user_id, group_id, role, joined_at, added_by, n))
+SELECT (SELECT json_agg(json_build_array(id, username, display_name) ORDER BY n) FROM u)::text,
+       (SELECT json_agg(json_build_array(id, user_id, value, is_primary, type_code) ORDER BY n)
+        FROM accounts.contacts_by_user_ids(ARRAY(SELECT id FROM u), false)
+             WITH ORDINALITY AS c(id, user_id, contact_type_id, type_code, value, is_primary,
+                                  is_verified, is_active, created_at, updated_at,
+                                  deactivated_at, n))::text,
+       (SELECT json_agg(json_build_array(user_id, group_id, role, {_TIME.format("joined_at")})
+                        ORDER BY n) FROM m)::text,
+       (SELECT json_agg(json_build_array(id, slug, name))
+        FROM accounts.groups_by_ids(ARRAY(SELECT DISTINCT group_id FROM m)))::text
+"""
+_Q1_JSON = _DETAILS_JSON.format(
+    users="SELECT id, username, display_name, 1 AS n FROM accounts.users_by_ids($1)"
+)
+_Q2_JSON = _DETAILS_JSON.format(
+    users="SELECT id, username, display_name, n FROM accounts.users_page("
+    "50, NULL, NULL, NULL, NULL, NULL, 'created_at_asc', NULL, NULL, NULL, NULL)"
+    " WITH ORDINALITY AS p(id, username, display_name, profile, status, roles, version,"
+    " created_at, updated_at, has_more, n)"
+)
+_Q3_JSON = f"""
+WITH g AS MATERIALIZED (SELECT id, slug, name FROM accounts.groups_by_ids($1)),
+p AS MATERIALIZED (
+    SELECT user_id, role, joined_at, n
+    FROM accounts.member_pages_with_next(ARRAY(SELECT id FROM g), 100, false,
+                                         NULL, NULL, NULL, NULL, NULL)
+         WITH ORDINALITY AS p(group_id, user_id, role, joined_at, added_by, n))
+SELECT (SELECT json_agg(json_build_array(id, slug, name)) FROM g)::text,
+       (SELECT json_agg(member_count)
+        FROM accounts.group_member_counts(ARRAY(SELECT id FROM g)))::text,
+       (SELECT json_agg(json_build_array(user_id, role, {_TIME.format("joined_at")}) ORDER BY n)
+        FROM p)::text,
+       (SELECT json_agg(json_build_array(id, username, display_name))
+        FROM accounts.users_by_ids(ARRAY(SELECT DISTINCT user_id FROM p)))::text
+"""
+
+
+def _b64(text: str) -> str:
+    return base64.urlsafe_b64encode(text.encode()).rstrip(b"=").decode()
+
+
+def _parts(record: Any) -> list[list[Any]]:
+    return [orjson.loads(part) if part is not None else [] for part in record]
+
+
+async def _users_json(db: Executor, sql: str, *args: object) -> list[dict[str, Any]]:
+    found, contact_rows, membership_rows, group_rows = _parts(await db.fetchrow(sql, *args))
+    by_user: dict[str, list[dict[str, Any]]] = {row[0]: [] for row in found}
+    for contact_id, user_id, value, is_primary, code in contact_rows:
+        by_user[user_id].append(
+            {
+                "id": _b64(f"Contact:{contact_id}"),
+                "value": value,
+                "isPrimary": is_primary,
+                "type": {"code": code},
+            }
+        )
+    named = {row[0]: row for row in group_rows}
+    joined: dict[str, list[dict[str, Any]]] = {row[0]: [] for row in found}
+    for user_id, group_id, role, at in membership_rows:
+        _, slug, name = named[group_id]
+        joined[user_id].append(
+            {
+                "role": role.upper(),
+                "joinedAt": at,
+                "group": {"id": _b64(f"Group:{group_id}"), "slug": slug, "name": name},
+            }
+        )
+    return [
+        {
+            "id": _b64(f"User:{user_id}"),
+            "username": username,
+            "displayName": display_name,
+            "contacts": by_user[user_id],
+            "memberships": joined[user_id],
+        }
+        for user_id, username, display_name in found
+    ]
+
+
+async def q1_json(db: Executor, variables: dict[str, Any]) -> dict[str, Any]:
+    details = await _users_json(db, _Q1_JSON, [decode_id(variables["id"], "User")])
+    return {"user": details[0] if details else None}
+
+
+async def q2_json(db: Executor, variables: dict[str, Any]) -> dict[str, Any]:
+    details = await _users_json(db, _Q2_JSON)
+    return {"users": {"edges": [{"node": node} for node in details]}}
+
+
+async def q3_json(db: Executor, variables: dict[str, Any]) -> dict[str, Any]:
+    record = await db.fetchrow(_Q3_JSON, [decode_id(variables["id"], "Group")])
+    found, counts, page, members = _parts(record)
+    if not found:
+        return {"group": None}
+    group_id, slug, name = found[0]
+    named = {row[0]: row for row in members}
+    edges = []
+    for user_id, role, at in page[:100]:
+        _, username, display_name = named[user_id]
+        edges.append(
+            {
+                "cursor": _b64(f"{at}\x1f{user_id}"),
+                "node": {
+                    "role": role.upper(),
+                    "joinedAt": at,
+                    "user": {
+                        "id": _b64(f"User:{user_id}"),
+                        "username": username,
+                        "displayName": display_name,
+                    },
+                },
+            }
+        )
+    return {
+        "group": {
+            "id": _b64(f"Group:{group_id}"),
+            "slug": slug,
+            "name": name,
+            "memberCount": counts[0] if counts else 0,
+            "members": {"edges": edges},
+        }
+    }
+
+
+HANDLERS = (
+    {"/Q1": q1_json, "/Q2": q2_json, "/Q3": q3_json}
+    if os.environ.get("FLOOR_ROWS") == "json"
+    else {"/Q1": q1, "/Q2": q2, "/Q3": q3}
+)
 
 
 async def app(scope: dict[str, Any], receive: Receive, send: Send) -> None:

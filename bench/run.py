@@ -18,7 +18,9 @@ request of each server's process and of the bench database's PostgreSQL
 backends while it alone was under load (/proc, bench/proc.py).
 `--server-env GC_TUNING=false` passes settings to the service (e.g. for a
 before/after comparison). `--floors statement request` runs a second floor
-whose requests hold one connection each, as the service's queries do.
+whose requests hold one connection each, as the service's queries do;
+`--floors statement json` one that reads the same calls as JSON built by
+PostgreSQL (bench/floor.py).
 `--no-peer` / `--no-floor` leave either out.
 """
 
@@ -69,7 +71,13 @@ SERVICE_DATABASE = urlunsplit(
 )
 JWT_SECRET = "bench-secret-" + "b" * 32
 # The floor's name in the table, by how its requests take connections.
-_FLOOR_TARGETS = {"statement": "floor", "request": "floor/request"}
+_FLOOR_TARGETS = {"statement": "floor", "request": "floor/request", "json": "floor/json"}
+# Each floor's settings (bench/floor.py).
+_FLOOR_ENV = {
+    "statement": {"FLOOR_CONNECTION": "statement"},
+    "request": {"FLOOR_CONNECTION": "request"},
+    "json": {"FLOOR_ROWS": "json"},
+}
 
 
 async def prepare(users: int) -> dict[str, dict[str, object]]:
@@ -338,7 +346,8 @@ def main() -> None:
         nargs="+",
         choices=list(_FLOOR_TARGETS),
         default=["statement"],
-        help="the floor's connections: one per statement (PRODUCT §8), one per request",
+        help="the floors: a connection per statement (PRODUCT §8), one per request,"
+        " the same calls as JSON built by PostgreSQL",
     )
     args = parser.parse_args()
     if not shutil.which("wrk"):
@@ -382,12 +391,12 @@ def main() -> None:
                 )
             )
             check_same_rows(targets[0], targets[-1], args.ops)
-        for connection in [] if args.no_floor else args.floors:
+        for kind in [] if args.no_floor else args.floors:
             port = free_port()
             targets.append(
                 Target(
-                    _FLOOR_TARGETS[connection],
-                    start_server(port, {"FLOOR_CONNECTION": connection}, floor=True),
+                    _FLOOR_TARGETS[kind],
+                    start_server(port, _FLOOR_ENV[kind], floor=True),
                     {name: f"http://127.0.0.1:{port}/{name}" for name in args.ops},
                     bodies("service", OPERATIONS, variables),
                 )
