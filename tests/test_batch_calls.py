@@ -28,6 +28,7 @@ CALLS = {
     "member_pages_with_next": memberships.MEMBER_PAGES,
     "groups_by_ids": groups.GROUPS_BY_IDS,
     "group_member_counts": groups.MEMBER_COUNTS,
+    "groups_with_member_counts_by_ids": groups.GROUPS_WITH_MEMBER_COUNTS,
     "sessions_of_users": sessions.SESSIONS_OF_USERS,
     "users_page": users.USERS_PAGE,
     "groups_page": groups.GROUPS_PAGE,
@@ -176,7 +177,7 @@ async def _keys(db: asyncpg.Connection, name: str, people: list[uuid.UUID]) -> l
             "SELECT array_agg(DISTINCT group_id) FROM accounts.user_group_memberships"
             " WHERE user_id = ANY($1)"
         ),
-    }[name]
+    }[name.replace("groups_with_member_counts_by_ids", "groups_by_ids")]
     keys: list[uuid.UUID] = await db.fetchval(query, people)
     return keys
 

@@ -298,7 +298,8 @@ async def test_loaders_read_the_columns_the_query_uses(
     counted: Counted, seed_batch: str, statements: RequestStatements
 ) -> None:
     """Q3's members: their ids and usernames, not their profiles and timestamps; Q1's
-    contacts: what it selects, with the keys and the followed type id."""
+    contacts: what it selects, with the keys and the followed type id; a group its
+    member count where it is asked for."""
     ids = await batch_ids(counted, seed_batch)
     before = len(statements.queries)
     await counted(Q3, {"id": ids["group"]})
@@ -308,7 +309,12 @@ async def test_loaders_read_the_columns_the_query_uses(
         {"id", "username"},
         {"id", "username", "display_name"},
     ]
-    assert selected(sent, "groups_by_ids") == [{"id", "slug", "name"}, {"id", "slug", "name"}]
+    # Q3's group comes with its member count, Q1's groups without (sql/0022).
+    assert selected(sent, "groups_with_member_counts_by_ids") == [
+        {"id", "slug", "name", "member_count"}
+    ]
+    assert selected(sent, "groups_by_ids") == [{"id", "slug", "name"}]
+    assert selected(sent, "group_member_counts") == []
     assert selected(sent, "contacts_by_user_ids") == [
         {"id", "user_id", "contact_type_id", "type_code", "value", "is_primary"}
     ]

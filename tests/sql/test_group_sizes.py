@@ -1,6 +1,7 @@
 """Member counts kept by a trigger (sql/0021_group_sizes.sql): after every kind of
-membership change, and under concurrent writers, `group_member_counts` says
-what counting the memberships says."""
+membership change, and under concurrent writers, `group_member_counts` and
+`groups_with_member_counts_by_ids` (sql/0022) say what counting the memberships
+says."""
 
 from __future__ import annotations
 
@@ -34,6 +35,17 @@ async def test_counts_follow_every_kind_of_membership_change(
     async def check(expected: dict[uuid.UUID, int]) -> None:
         assert await groups.group_member_counts(db, both) == expected
         assert await counted(db, both) == expected
+        # With the groups (sql/0022): every group that exists, 0 for none.
+        records = await db.fetch(
+            "SELECT id, member_count FROM accounts.groups_with_member_counts_by_ids($1)", both
+        )
+        alive = set(
+            await db.fetchval(
+                "SELECT array_agg(id) FROM accounts.user_groups WHERE id = ANY($1)", both
+            )
+            or []
+        )
+        assert dict(map(tuple, records)) == {g: expected.get(g, 0) for g in alive}
 
     await check({group.id: 1})
     for user_id in (one, two, three):

@@ -226,9 +226,10 @@ class Loaders:
         for follower, column, shape in self._followers.get(name, ()):
             if follower in chain:
                 continue
-            sources = self._carried(name, fetch, follower, column)
-            if sources is not None:
-                made = Fetch(self._calls[follower])
+            found_carried = self._carried(name, fetch, follower, column)
+            if found_carried is not None:
+                call, sources = found_carried
+                made = Fetch(call)
                 carried.append((made, fetch, column, sources))
                 found.append((follower, made, shape))
                 continue
@@ -239,20 +240,27 @@ class Loaders:
 
     def _carried(
         self, name: str, fetch: Fetch, follower: str, column: str
-    ) -> tuple[str, ...] | None:
-        """The columns of `fetch`'s rows that make the follower's, in its call's order,
-        when they carry all it is asked for here, keyed by `column`; else None."""
-        read, call = SOURCES[name], self._calls.get(follower)
-        if not isinstance(read, KeyedRead) or call is None or self._followers.get(follower):
+    ) -> tuple[BatchCall, tuple[str, ...]] | None:
+        """The follower's call and the columns of `fetch`'s rows that make its rows, in
+        that call's order, when they carry all it is asked for here, keyed by
+        `column`; else None. Where only another call of ours carries them (`joins`),
+        `fetch` asks that call from now on, for its columns and those."""
+        read, target = SOURCES[name], SOURCES[follower]
+        if not isinstance(read, KeyedRead) or not isinstance(target, KeyedRead):
             return None
-        carries = read.carries.get(follower)
-        target = SOURCES[follower]
-        if carries is None or not isinstance(target, KeyedRead):
+        carries, call = read.carries.get(follower), self._calls.get(follower, target.call)
+        if carries is None or self._followers.get(follower):
             return None
         if carries.get(target.keyed_by) != column or not set(call.columns) <= carries.keys():
             return None
         sources = tuple(carries[own] for own in call.columns)
-        return sources if set(sources) <= set(fetch.call.columns) else None
+        if not set(sources) <= set(fetch.call.columns):
+            joined = read.joins.get(follower)
+            if joined is None:
+                return None
+            wanted = {*fetch.call.columns, *sources}
+            fetch.call = joined.project(wanted) if joined.narrower(wanted) else joined
+        return call, sources
 
     @made_on_first_use
     def user(self) -> Loader[uuid.UUID, UserRow | None]:

@@ -58,7 +58,8 @@ class KeyedRead:
     call; `values` gives each key's value from the call's rows. `columns`: those
     of its rows that another loader may take keys from (`Loaders.follow`);
     `carries`: what they hold of another loader's rows (a contact its type's id
-    and code)."""
+    and code), and `joins` the call that holds it where ours does not (a group's
+    member count)."""
 
     call: BatchCall
     values: Callable[[list[Any], Rows], list[Any]]
@@ -70,6 +71,10 @@ class KeyedRead:
     carries: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     # The GraphQL type its rows are (None: not one type).
     type_name: str | None = None
+    # Calls that return our rows with what they carry of a loader's: {loader: the
+    # call}, asked for instead of ours when that loader's rows are made of them
+    # (ours stays for the reads that want none of it).
+    joins: Mapping[str, BatchCall] = field(default_factory=dict)
     # Its keys are a column's values alone: it follows without a shape.
     shaped = False
 
@@ -187,6 +192,9 @@ _CONTACT_COLUMNS = frozenset({"user_id", "contact_type_id"})
 # A contact's type's id and code come with the contact (contacts_by_user_ids
 # joins them in), so `type { code }` needs no call of contact_types_by_ids.
 _CONTACT_CARRIES = {"contact_type": {"id": "contact_type_id", "code": "type_code"}}
+# A group's member count comes with the group from groups_with_member_counts_by_ids
+# (sql/0022), so `memberCount` needs no call of group_member_counts.
+_GROUP_CARRIES = {"member_count": {"group_id": "id", "member_count": "member_count"}}
 # Each loader's read, by the loader's name in Loaders.
 SOURCES: dict[str, KeyedRead | MemberPagesRead | RootPageRead] = {
     "user": KeyedRead(users.USERS_BY_IDS, by_id, "id", columns=_USER_COLUMNS, type_name="User"),
@@ -223,7 +231,13 @@ SOURCES: dict[str, KeyedRead | MemberPagesRead | RootPageRead] = {
     ),
     "sessions": KeyedRead(sessions.SESSIONS_OF_USERS, by_user, "user_id", type_name="Session"),
     "group": KeyedRead(
-        groups.GROUPS_BY_IDS, by_id, "id", columns=frozenset({"id"}), type_name="Group"
+        groups.GROUPS_BY_IDS,
+        by_id,
+        "id",
+        columns=frozenset({"id"}),
+        carries=_GROUP_CARRIES,
+        type_name="Group",
+        joins={"member_count": groups.GROUPS_WITH_MEMBER_COUNTS},
     ),
     "member_count": KeyedRead(groups.MEMBER_COUNTS, counts, "group_id"),
     "member_page": MemberPagesRead(),
