@@ -51,6 +51,7 @@ _MEMBERSHIPS = memberships.MEMBERSHIPS_BY_USER_IDS.project(
     {"user_id", "group_id", "role", "joined_at"}
 )
 _GROUPS = groups.GROUPS_BY_IDS.project({"id", "slug", "name"})
+_COUNTED = groups.GROUPS_WITH_MEMBER_COUNTS.project({"id", "slug", "name", "member_count"})
 
 
 def _with_details(parent: Fetch) -> tuple[Fetch, Fetch, Fetch]:
@@ -122,13 +123,11 @@ async def q3(db: Executor, variables: dict[str, Any]) -> dict[str, Any]:
         column="id",
         follows=[members],
     )
-    count = Fetch(groups.MEMBER_COUNTS, column="id")
-    group = Fetch(_GROUPS, [group_id], follows=[count, page])
+    group = Fetch(_COUNTED, [group_id], follows=[page])
     await fetch_all(db, [group])
     found = group.rows()
     if not found:
         return {"group": None}
-    counts = dict(count.rows())
     rows = memberships.pages(page.rows(), 100, backward=False)
     users_by_id = {u.id: u for u in members.rows()}
     edges = []
@@ -153,7 +152,7 @@ async def q3(db: Executor, variables: dict[str, Any]) -> dict[str, Any]:
             "id": encode_id("Group", found[0].id),
             "slug": found[0].slug,
             "name": found[0].name,
-            "memberCount": counts.get(group_id, 0),
+            "memberCount": found[0].member_count,
             "members": {"edges": edges},
         }
     }
@@ -188,15 +187,14 @@ _Q2_JSON = _DETAILS_JSON.format(
     " created_at, updated_at, has_more, n)"
 )
 _Q3_JSON = f"""
-WITH g AS MATERIALIZED (SELECT id, slug, name FROM accounts.groups_by_ids($1)),
+WITH g AS MATERIALIZED (
+    SELECT id, slug, name, member_count FROM accounts.groups_with_member_counts_by_ids($1)),
 p AS MATERIALIZED (
     SELECT user_id, role, joined_at, n
     FROM accounts.member_pages_with_next(ARRAY(SELECT id FROM g), 100, false,
                                          NULL, NULL, NULL, NULL, NULL)
          WITH ORDINALITY AS p(group_id, user_id, role, joined_at, added_by, n))
-SELECT (SELECT json_agg(json_build_array(id, slug, name)) FROM g)::text,
-       (SELECT json_agg(member_count)
-        FROM accounts.group_member_counts(ARRAY(SELECT id FROM g)))::text,
+SELECT (SELECT json_agg(json_build_array(id, slug, name, member_count)) FROM g)::text,
        (SELECT json_agg(json_build_array(user_id, role, {_TIME.format("joined_at")}) ORDER BY n)
         FROM p)::text,
        (SELECT json_agg(json_build_array(id, username, display_name))
@@ -259,10 +257,10 @@ async def q2_json(db: Executor, variables: dict[str, Any]) -> dict[str, Any]:
 
 async def q3_json(db: Executor, variables: dict[str, Any]) -> dict[str, Any]:
     record = await db.fetchrow(_Q3_JSON, [decode_id(variables["id"], "Group")])
-    found, counts, page, members = _parts(record)
+    found, page, members = _parts(record)
     if not found:
         return {"group": None}
-    group_id, slug, name = found[0]
+    group_id, slug, name, member_count = found[0]
     named = {row[0]: row for row in members}
     edges = []
     for user_id, role, at in page[:100]:
@@ -286,7 +284,7 @@ async def q3_json(db: Executor, variables: dict[str, Any]) -> dict[str, Any]:
             "id": _b64(f"Group:{group_id}"),
             "slug": slug,
             "name": name,
-            "memberCount": counts[0] if counts else 0,
+            "memberCount": member_count,
             "members": {"edges": edges},
         }
     }
