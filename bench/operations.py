@@ -30,8 +30,9 @@ Q3 = """query Q3($id: ID!) {
 OPERATIONS = {"Q1": Q1, "Q2": Q2, "Q3": Q3}
 
 # Other shapes (issue 16: gains must hold beyond the three), for bench/cpu.py: a
-# filtered user list with contacts, nodes of mixed types, and a user's groups
-# with their members and the members' contacts.
+# filtered user list with contacts, nodes of mixed types, a user's groups with
+# their members and the members' contacts, and a page of groups with their
+# member counts.
 FILTERED = """query F($search: String) {
   users(first: 20, filter: {search: $search, status: ACTIVE}) {
     edges { node { id username contacts { value type { code } } } }
@@ -57,4 +58,14 @@ GROUPS_OF_USER = """query G($id: ID!) {
   }
 }"""
 
-SHAPES = {"filtered": FILTERED, "nodes": NODES, "groups": GROUPS_OF_USER}
+# A page of groups with their member counts (sql/0021 keeps them).
+COUNTED_GROUPS = """query C {
+  groups(first: 20) { edges { node { slug name memberCount } } }
+}"""
+
+SHAPES = {
+    "filtered": FILTERED,
+    "nodes": NODES,
+    "groups": GROUPS_OF_USER,
+    "counted": COUNTED_GROUPS,
+}

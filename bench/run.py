@@ -123,6 +123,7 @@ async def prepare(users: int) -> dict[str, dict[str, object]]:
         "filtered": {"search": "ada"},
         "nodes": {"ids": [*nodes, encode_id("ContactType", contact["contact_type_id"])]},
         "groups": {"id": user},
+        "counted": {},
     }
 
 
