@@ -61,7 +61,7 @@ GROUPS_PAGE = batch_call(
 # (group id, member count) of each group that has members.
 MEMBER_COUNTS = batch_call("group_member_counts($1)", "group_id uuid, member_count int8", tuple)
 # Groups with their member counts, 0 for none (sql/0022): a plan that reads both
-# asks for this call instead of the two above.
+# asks for this call instead of GROUPS_BY_IDS and MEMBER_COUNTS.
 GROUPS_WITH_MEMBER_COUNTS = batch_call(
     "groups_with_member_counts_by_ids($1)",
     _TYPED_COLUMNS + ", member_count int8",
