@@ -23,14 +23,13 @@ Run by bench/run.py as `uvicorn bench.floor:app`; never part of the service.
 
 from __future__ import annotations
 
-import base64
 import os
 from typing import Any
 
 import asyncpg
 import orjson
 
-from accounts_gql.api.ids import decode_id, encode_id, encode_time_cursor
+from accounts_gql.api.ids import decode_id, encode_cursor, encode_id, encode_time_cursor
 from accounts_gql.core.settings import Settings
 from accounts_gql.db.pool import Executor, create_pool
 from accounts_gql.repositories import contacts, groups, memberships, users
@@ -202,10 +201,6 @@ SELECT (SELECT json_agg(json_build_array(id, slug, name, member_count)) FROM g):
 """
 
 
-def _b64(text: str) -> str:
-    return base64.urlsafe_b64encode(text.encode()).rstrip(b"=").decode()
-
-
 def _parts(record: Any) -> list[list[Any]]:
     return [orjson.loads(part) if part is not None else [] for part in record]
 
@@ -216,7 +211,7 @@ async def _users_json(db: Executor, sql: str, *args: object) -> list[dict[str, A
     for contact_id, user_id, value, is_primary, code in contact_rows:
         by_user[user_id].append(
             {
-                "id": _b64(f"Contact:{contact_id}"),
+                "id": encode_id("Contact", contact_id),
                 "value": value,
                 "isPrimary": is_primary,
                 "type": {"code": code},
@@ -230,12 +225,12 @@ async def _users_json(db: Executor, sql: str, *args: object) -> list[dict[str, A
             {
                 "role": role.upper(),
                 "joinedAt": at,
-                "group": {"id": _b64(f"Group:{group_id}"), "slug": slug, "name": name},
+                "group": {"id": encode_id("Group", group_id), "slug": slug, "name": name},
             }
         )
     return [
         {
-            "id": _b64(f"User:{user_id}"),
+            "id": encode_id("User", user_id),
             "username": username,
             "displayName": display_name,
             "contacts": by_user[user_id],
@@ -267,12 +262,12 @@ async def q3_json(db: Executor, variables: dict[str, Any]) -> dict[str, Any]:
         _, username, display_name = named[user_id]
         edges.append(
             {
-                "cursor": _b64(f"{at}\x1f{user_id}"),
+                "cursor": encode_cursor(at, user_id),
                 "node": {
                     "role": role.upper(),
                     "joinedAt": at,
                     "user": {
-                        "id": _b64(f"User:{user_id}"),
+                        "id": encode_id("User", user_id),
                         "username": username,
                         "displayName": display_name,
                     },
@@ -281,7 +276,7 @@ async def q3_json(db: Executor, variables: dict[str, Any]) -> dict[str, Any]:
         )
     return {
         "group": {
-            "id": _b64(f"Group:{group_id}"),
+            "id": encode_id("Group", group_id),
             "slug": slug,
             "name": name,
             "memberCount": member_count,

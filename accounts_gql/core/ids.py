@@ -17,9 +17,9 @@ from graphql import GraphQLError
 _URL_SAFE = bytes.maketrans(b"+/", b"-_")
 
 
-def _b64encode(text: str) -> str:
+def _b64encode(data: bytes) -> str:
     # base64url without padding; binascii directly, as ids are encoded per object.
-    encoded = binascii.b2a_base64(text.encode(), newline=False).translate(_URL_SAFE)
+    encoded = binascii.b2a_base64(data, newline=False).translate(_URL_SAFE)
     return encoded.rstrip(b"=").decode()
 
 
@@ -29,7 +29,7 @@ def _b64decode(text: str) -> str:
 
 
 def encode_id(type_name: str, value: uuid.UUID) -> str:
-    return _b64encode(f"{type_name}:{value}")
+    return _b64encode(f"{type_name}:{value}".encode())
 
 
 def decode_any_id(global_id: str) -> tuple[str, uuid.UUID]:
@@ -56,7 +56,7 @@ def decode_id(global_id: str, expected_type: str) -> uuid.UUID:
 
 def encode_cursor(key: str, row_id: uuid.UUID) -> str:
     """A keyset cursor: the sort key and the id of the row it points after/before."""
-    return _b64encode(f"{key}\x1f{row_id}")
+    return _b64encode(f"{key}\x1f{row_id}".encode())
 
 
 def encode_time_cursor(moment: datetime, row_id: uuid.UUID) -> str:
@@ -67,8 +67,7 @@ def encode_time_cursor(moment: datetime, row_id: uuid.UUID) -> str:
         text = orjson.dumps(moment)[1:-1] + b"\x1f" + str(row_id).encode()
     else:
         text = f"{moment.isoformat()}\x1f{row_id}".encode()
-    encoded = binascii.b2a_base64(text, newline=False).translate(_URL_SAFE)
-    return encoded.rstrip(b"=").decode()
+    return _b64encode(text)
 
 
 def isoformat(moment: datetime) -> str:

@@ -226,9 +226,9 @@ class Loaders:
         for follower, column, shape in self._followers.get(name, ()):
             if follower in chain:
                 continue
-            found_carried = self._carried(name, fetch, follower, column)
+            found_carried = self._carried(name, fetch.call, follower, column)
             if found_carried is not None:
-                call, sources = found_carried
+                fetch.call, call, sources = found_carried
                 made = Fetch(call)
                 carried.append((made, fetch, column, sources))
                 found.append((follower, made, shape))
@@ -239,12 +239,12 @@ class Loaders:
             self._add_followers(follower, followed, chain | {follower}, found, carried)
 
     def _carried(
-        self, name: str, fetch: Fetch, follower: str, column: str
-    ) -> tuple[BatchCall, tuple[str, ...]] | None:
-        """The follower's call and the columns of `fetch`'s rows that make its rows, in
-        that call's order, when they carry all it is asked for here, keyed by
-        `column`; else None. Where only another call of ours carries them (`joins`),
-        `fetch` asks that call from now on, for its columns and those."""
+        self, name: str, ours: BatchCall, follower: str, column: str
+    ) -> tuple[BatchCall, BatchCall, tuple[str, ...]] | None:
+        """When rows of `name` carry all the follower is asked for here, keyed by
+        `column`: the call to ask for them (`ours`, or the one of `joins` that holds
+        what `ours` lacks, for `ours`'s columns and those), the follower's call, and
+        the columns of our rows that make its rows, in its call's order; else None."""
         read, target = SOURCES[name], SOURCES[follower]
         if not isinstance(read, KeyedRead) or not isinstance(target, KeyedRead):
             return None
@@ -254,13 +254,13 @@ class Loaders:
         if carries.get(target.keyed_by) != column or not set(call.columns) <= carries.keys():
             return None
         sources = tuple(carries[own] for own in call.columns)
-        if not set(sources) <= set(fetch.call.columns):
-            joined = read.joins.get(follower)
-            if joined is None:
-                return None
-            wanted = {*fetch.call.columns, *sources}
-            fetch.call = joined.project(wanted) if joined.narrower(wanted) else joined
-        return call, sources
+        if set(sources) <= set(ours.columns):
+            return ours, call, sources
+        joined = read.joins.get(follower)
+        if joined is None:
+            return None
+        wanted = {*ours.columns, *sources}
+        return joined.project(wanted) if joined.narrower(wanted) else joined, call, sources
 
     @made_on_first_use
     def user(self) -> Loader[uuid.UUID, UserRow | None]:
