@@ -4,6 +4,7 @@ gives every call the rows it gives alone."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import asyncpg
@@ -77,7 +78,7 @@ async def test_followers_get_the_rows_their_calls_give_alone(
     await fetch_all(db, [root, pages])
 
     assert root.rows() == await users.users_by_ids(db, [*people, unknown])
-    assert sorted(listed.keys or []) == sorted(people)
+    assert listed.keys == root.keys, "by the user ids asked for: the column of the root's keys"
     assert listed.rows() == await contacts.contacts_by_user_ids(db, people)
     [types] = listed.follows
     assert set(types.keys or []) == {row.contact_type_id for row in listed.rows()}
@@ -91,12 +92,65 @@ async def test_followers_get_the_rows_their_calls_give_alone(
 
 
 async def test_a_follower_of_nothing_is_empty(db: asyncpg.Connection) -> None:
-    root = Fetch(users.USERS_BY_IDS, [uuid.uuid4()])
-    root.follows.append(Fetch(memberships.MEMBERSHIPS_BY_USER_IDS, column="id"))
+    root = Fetch(memberships.MEMBERSHIPS_BY_USER_IDS, [uuid.uuid4()])
+    follower = Fetch(groups.GROUPS_BY_IDS, column="group_id")
+    root.follows.append(follower)
     await fetch_all(db, [root])
     assert root.rows() == []
-    assert root.follows[0].keys == []
-    assert root.follows[0].rows() == []
+    assert follower.keys == []
+    assert follower.rows() == []
+
+
+@pytest.mark.parametrize("name", [name for name, call in CALLS.items() if call.keyed])
+async def test_a_keyed_calls_key_column_holds_the_keys_it_was_asked_by(
+    db: asyncpg.Connection, people: list[uuid.UUID], name: str
+) -> None:
+    """What lets a follower by that column take the keys instead of the rows."""
+    call: BatchCall = CALLS[name]
+    assert call.key is not None
+    keys = await _keys(db, name, people)
+    args = {
+        "contacts_by_user_ids": (False,),
+        "member_pages_with_next": memberships.member_page_args(5),
+    }.get(name, ())
+    fetch = Fetch(call, keys, args)
+    await fetch_all(db, [fetch])
+    found = {record[call.columns.index(call.key)] for record in fetch.records}
+    assert found or name == "sessions_of_users"  # demo users have none
+    assert found <= set(keys)
+
+
+async def test_a_follower_by_its_parents_keys_waits_for_no_rows(
+    db: asyncpg.Connection, people: list[uuid.UUID]
+) -> None:
+    """A user's contacts and memberships by the ids asked for, and the groups by
+    the memberships' rows: the statement keeps the memberships' rows alone."""
+    unknown = uuid.uuid4()
+    root = Fetch(users.USERS_BY_IDS, [people[0], unknown])
+    listed = Fetch(contacts.CONTACTS_BY_USER_IDS, args=(False,), column="id")
+    joined = Fetch(memberships.MEMBERSHIPS_BY_USER_IDS, column="id")
+    found = Fetch(groups.GROUPS_BY_IDS, column="group_id")
+    joined.follows.append(found)
+    root.follows += [listed, joined]
+    statements: list[str] = []
+
+    def log(record: asyncpg.connection.LoggedQuery) -> None:
+        statements.append(record.query)
+
+    db.add_query_logger(log)
+    try:
+        await fetch_all(db, [root])
+        await asyncio.sleep(0)  # asyncpg calls its query loggers soon, not at once
+    finally:
+        db.remove_query_logger(log)
+    [statement] = statements
+    assert statement.count("MATERIALIZED") == 1
+    assert "FROM accounts.memberships_by_user_ids($1)" in statement
+    assert "FROM accounts.contacts_by_user_ids($1, $2)" in statement
+    assert listed.keys == joined.keys == [people[0], unknown]
+    assert listed.rows() == await contacts.contacts_by_user_ids(db, [people[0]])
+    assert joined.rows() == await memberships.memberships_by_user_ids(db, [people[0]])
+    assert found.rows() == await groups.groups_by_ids(db, [m.group_id for m in joined.rows()])
 
 
 PROJECTABLE = [name for name, call in CALLS.items() if call.kind is not None and call.keyed]
@@ -161,6 +215,12 @@ async def test_a_projected_call_gives_those_fields_of_the_whole_rows(
     assert [tuple(getattr(row, column) for column in kept) for row in alone.rows()] == expected
 
 
+_BY_GROUP_IDS = dict.fromkeys(
+    ("groups_with_member_counts_by_ids", "group_member_counts", "member_pages_with_next"),
+    "groups_by_ids",
+)
+
+
 async def _keys(db: asyncpg.Connection, name: str, people: list[uuid.UUID]) -> list[uuid.UUID]:
     """Keys the call finds rows of among the demo users."""
     if name in ("contacts_by_user_ids", "memberships_by_user_ids", "sessions_of_users"):
@@ -177,7 +237,7 @@ async def _keys(db: asyncpg.Connection, name: str, people: list[uuid.UUID]) -> l
             "SELECT array_agg(DISTINCT group_id) FROM accounts.user_group_memberships"
             " WHERE user_id = ANY($1)"
         ),
-    }[name.replace("groups_with_member_counts_by_ids", "groups_by_ids")]
+    }[_BY_GROUP_IDS.get(name, name)]
     keys: list[uuid.UUID] = await db.fetchval(query, people)
     return keys
 
@@ -189,4 +249,9 @@ def test_a_projection_of_columns_the_call_lacks_is_refused() -> None:
 
 def test_a_row_class_must_have_the_calls_columns() -> None:
     with pytest.raises(TypeError, match="are not"):
-        batch_call("users_by_ids($1)", "id uuid, name text", users.UserRow)
+        batch_call("users_by_ids($1)", "id uuid, name text", users.UserRow, key="id")
+
+
+def test_a_keyed_call_must_name_the_column_of_its_keys() -> None:
+    with pytest.raises(TypeError, match="names the column of its keys"):
+        batch_call("users_by_ids($1)", "id uuid", tuple)

@@ -38,6 +38,7 @@ CONTACT_TYPES_BY_IDS = batch_call(
     "id uuid, code text, name text, validation_pattern text, is_unique bool, is_active bool,"
     " version int4, created_at timestamptz, updated_at timestamptz",
     ContactTypeRow,
+    key="id",
 )
 
 

@@ -49,8 +49,10 @@ _COLUMNS = (
     " is_verified bool, is_active bool, created_at timestamptz, updated_at timestamptz,"
     " deactivated_at timestamptz"
 )
-CONTACTS_BY_USER_IDS = batch_call("contacts_by_user_ids($1, $2)", _COLUMNS, ContactRow)
-CONTACTS_BY_IDS = batch_call("contacts_by_ids($1)", _COLUMNS, ContactRow)
+CONTACTS_BY_USER_IDS = batch_call(
+    "contacts_by_user_ids($1, $2)", _COLUMNS, ContactRow, key="user_id"
+)
+CONTACTS_BY_IDS = batch_call("contacts_by_ids($1)", _COLUMNS, ContactRow, key="id")
 
 
 async def contacts_by_user_ids(

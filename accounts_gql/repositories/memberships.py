@@ -43,6 +43,7 @@ MEMBERSHIPS_BY_USER_IDS = batch_call(
     "memberships_by_user_ids($1)",
     "user_id uuid, group_id uuid, role text, joined_at timestamptz, added_by uuid",
     MembershipRow,
+    key="user_id",
 )
 # A page of members for each group ($1) and the row beyond it (sql/0020), in one
 # statement: the size, whether backward, the cursors' (key, id) after and
@@ -51,6 +52,7 @@ MEMBER_PAGES = batch_call(
     "member_pages_with_next($1, $2, $3, $4, $5, $6, $7, $8)",
     "group_id uuid, user_id uuid, role text, joined_at timestamptz, added_by uuid",
     _page_membership,
+    key="group_id",
 )
 
 

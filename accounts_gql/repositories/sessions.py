@@ -81,6 +81,7 @@ SESSIONS_OF_USERS = batch_call(
     " expires_at timestamptz, user_agent text, client_address text, ended_at timestamptz,"
     " end_reason text",
     SessionRow,
+    key="user_id",
 )
 
 
