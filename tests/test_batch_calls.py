@@ -120,6 +120,26 @@ async def test_a_keyed_calls_key_column_holds_the_keys_it_was_asked_by(
     assert found <= set(keys)
 
 
+@pytest.mark.parametrize("name", [name for name, call in CALLS.items() if call.unique])
+async def test_a_calls_unique_column_is_unique(
+    db: asyncpg.Connection, people: list[uuid.UUID], name: str
+) -> None:
+    """What lets a follower by that column take its values as they come."""
+    call: BatchCall = CALLS[name]
+    assert call.unique is not None
+    if call.keyed:
+        args = {"contacts_by_user_ids": (True,)}.get(name, ())
+        fetch = Fetch(call, await _keys(db, name, people), args)
+    else:
+        page_args = users.users_page_args if name == "users_page" else groups.groups_page_args
+        fetch = Fetch(call, args=page_args(first=50))
+    await fetch_all(db, [fetch])
+    values = [record[call.columns.index(call.unique)] for record in fetch.records]
+    assert values or name == "sessions_of_users"  # demo users have none
+    assert None not in values
+    assert len(set(values)) == len(values)
+
+
 async def test_a_follower_by_its_parents_keys_waits_for_no_rows(
     db: asyncpg.Connection, people: list[uuid.UUID]
 ) -> None:

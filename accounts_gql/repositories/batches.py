@@ -69,6 +69,8 @@ class BatchCall:
     extras: int = 0
     # The column holding the key each row was asked by (of a keyed call).
     key: str | None = None
+    # A column no two of its rows share, never null (a user's id).
+    unique: str | None = None
 
     def narrower(self, columns: Collection[str]) -> bool:
         """Whether `columns` are some of its row class's fields, not all: what
@@ -99,6 +101,7 @@ class BatchCall:
                 self.keyed,
                 self.extras,
                 self.key if self.key in names else None,
+                self.unique if self.unique in names else None,
             )
             if len(_PROJECTED) >= _MAX_STATEMENTS:
                 _PROJECTED.clear()
@@ -122,13 +125,15 @@ def batch_call(
     keyed: bool = True,
     extras: int = 0,
     key: str | None = None,
+    unique: str | None = None,
 ) -> BatchCall:
     """A call of `accounts.function` (`"users_by_ids($1)"`) that returns `columns`,
     named with their types (`"id uuid, username text"`). `row` makes a row of a
     record, or is the row class (a slotted dataclass whose fields are the
     columns, in order, before `extras` more), and then the call can be
     projected. `key`: the column that holds the key each row was asked by (a
-    user's `id`, a contact's `user_id`), which every keyed call names. Not
+    user's `id`, a contact's `user_id`), which every keyed call names;
+    `unique`: a column no two of its rows share and none leaves null. Not
     `keyed`: its parameters are all arguments (a page: its size, cursors,
     filters)."""
     pairs = [column.split() for column in columns.split(",")]
@@ -136,6 +141,8 @@ def batch_call(
     types = tuple(type_name for _, type_name in pairs)
     if (key is not None) is not keyed or (key is not None and key not in names):
         raise TypeError(f"{function}: a keyed call names the column of its keys")
+    if unique is not None and unique not in names:
+        raise TypeError(f"{function} returns no {unique}")
     kind: type | None = None
     if isinstance(row, type) and is_dataclass(row):
         kind = row
@@ -144,7 +151,7 @@ def batch_call(
             raise TypeError(f"{function}: {row.__name__}'s fields {fields} are not {own}")
         row = maker(row)
     return BatchCall(
-        _select(names, function), names, types, row, function, kind, keyed, extras, key
+        _select(names, function), names, types, row, function, kind, keyed, extras, key, unique
     )
 
 
@@ -206,7 +213,12 @@ async def fetch_all(db: Executor, fetches: list[Fetch]) -> None:
         elif parent is not None:
             assert fetch.column is not None
             index = parent.call.columns.index(fetch.column)
-            fetch.keys = list({key for row in parent.records if (key := row[index]) is not None})
+            if fetch.column == parent.call.unique:
+                fetch.keys = [row[index] for row in parent.records]
+            else:
+                fetch.keys = list(
+                    {key for row in parent.records if (key := row[index]) is not None}
+                )
 
 
 def _by_keys(fetch: Fetch, parent: Fetch) -> bool:
@@ -266,10 +278,13 @@ def _compose(ordered: list[tuple[Fetch, Fetch | None]]) -> _Composed:
             assert column is not None
             assert column in parent.call.columns, column
             assert fetch.call.keyed, fetch.call.function
-            keys = (
-                f"ARRAY(SELECT DISTINCT {column} FROM {names[id(parent)]}"
-                f" WHERE {column} IS NOT NULL)"
-            )
+            if column == parent.call.unique:  # no need to collect them (a page's ids)
+                keys = f"ARRAY(SELECT {column} FROM {names[id(parent)]})"
+            else:
+                keys = (
+                    f"ARRAY(SELECT DISTINCT {column} FROM {names[id(parent)]}"
+                    f" WHERE {column} IS NOT NULL)"
+                )
         # Its own `$p` (after the keys' `$1`, if any) is the statement's `$(offset + p)`.
         offset = number - 1 if keys is not None else number
 

@@ -39,6 +39,7 @@ CONTACT_TYPES_BY_IDS = batch_call(
     " version int4, created_at timestamptz, updated_at timestamptz",
     ContactTypeRow,
     key="id",
+    unique="id",
 )
 
 

@@ -50,9 +50,9 @@ _COLUMNS = (
     " deactivated_at timestamptz"
 )
 CONTACTS_BY_USER_IDS = batch_call(
-    "contacts_by_user_ids($1, $2)", _COLUMNS, ContactRow, key="user_id"
+    "contacts_by_user_ids($1, $2)", _COLUMNS, ContactRow, key="user_id", unique="id"
 )
-CONTACTS_BY_IDS = batch_call("contacts_by_ids($1)", _COLUMNS, ContactRow, key="id")
+CONTACTS_BY_IDS = batch_call("contacts_by_ids($1)", _COLUMNS, ContactRow, key="id", unique="id")
 
 
 async def contacts_by_user_ids(

@@ -47,7 +47,7 @@ _TYPED_COLUMNS = (
     "id uuid, slug text, name text, description text, version int4, created_at timestamptz,"
     " updated_at timestamptz"
 )
-GROUPS_BY_IDS = batch_call("groups_by_ids($1)", _TYPED_COLUMNS, GroupRow, key="id")
+GROUPS_BY_IDS = batch_call("groups_by_ids($1)", _TYPED_COLUMNS, GroupRow, key="id", unique="id")
 # A keyset page: first, last, the cursors' (key, id) after and before, the order
 # and the search. Each row ends with has_more: whether a further row exists in
 # the direction of travel.
@@ -57,10 +57,15 @@ GROUPS_PAGE = batch_call(
     GroupRow,
     keyed=False,
     extras=1,
+    unique="id",
 )
 # (group id, member count) of each group that has members.
 MEMBER_COUNTS = batch_call(
-    "group_member_counts($1)", "group_id uuid, member_count int8", tuple, key="group_id"
+    "group_member_counts($1)",
+    "group_id uuid, member_count int8",
+    tuple,
+    key="group_id",
+    unique="group_id",
 )
 # Groups with their member counts, 0 for none (sql/0022): a plan that reads both
 # asks for this call instead of GROUPS_BY_IDS and MEMBER_COUNTS.
@@ -69,6 +74,7 @@ GROUPS_WITH_MEMBER_COUNTS = batch_call(
     _TYPED_COLUMNS + ", member_count int8",
     CountedGroupRow,
     key="id",
+    unique="id",
 )
 
 

@@ -82,6 +82,7 @@ SESSIONS_OF_USERS = batch_call(
     " end_reason text",
     SessionRow,
     key="user_id",
+    unique="id",
 )
 
 

@@ -52,7 +52,7 @@ _TYPED_COLUMNS = (
     "id uuid, username text, display_name text, profile jsonb, status text, roles text[],"
     " version int4, created_at timestamptz, updated_at timestamptz"
 )
-USERS_BY_IDS = batch_call("users_by_ids($1)", _TYPED_COLUMNS, UserRow, key="id")
+USERS_BY_IDS = batch_call("users_by_ids($1)", _TYPED_COLUMNS, UserRow, key="id", unique="id")
 # A keyset page (sql/0016, sql/0019): first, last, the cursors' (key, id) after
 # and before, the order, then the filters (search, status, group, role). Each
 # row ends with has_more: whether a further row exists in the direction of travel.
@@ -62,6 +62,7 @@ USERS_PAGE = batch_call(
     UserRow,
     keyed=False,
     extras=1,
+    unique="id",
 )
 
 
