@@ -26,6 +26,7 @@ CALLS = {
     "contacts_by_user_ids": contacts.CONTACTS_BY_USER_IDS,
     "contact_types_by_ids": contact_types.CONTACT_TYPES_BY_IDS,
     "memberships_by_user_ids": memberships.MEMBERSHIPS_BY_USER_IDS,
+    "memberships_with_groups_by_user_ids": memberships.MEMBERSHIPS_WITH_GROUPS,
     "member_pages_with_next": memberships.MEMBER_PAGES,
     "groups_by_ids": groups.GROUPS_BY_IDS,
     "group_member_counts": groups.MEMBER_COUNTS,
@@ -243,7 +244,12 @@ _BY_GROUP_IDS = dict.fromkeys(
 
 async def _keys(db: asyncpg.Connection, name: str, people: list[uuid.UUID]) -> list[uuid.UUID]:
     """Keys the call finds rows of among the demo users."""
-    if name in ("contacts_by_user_ids", "memberships_by_user_ids", "sessions_of_users"):
+    if name in (
+        "contacts_by_user_ids",
+        "memberships_by_user_ids",
+        "memberships_with_groups_by_user_ids",
+        "sessions_of_users",
+    ):
         return people
     query = {
         "users_by_ids": "SELECT $1::uuid[]",

@@ -24,6 +24,18 @@ class MembershipRow:
 
 
 @dataclass(frozen=True, slots=True)
+class MembershipWithGroupRow(MembershipRow):
+    """A membership with its group's columns (MEMBERSHIPS_WITH_GROUPS)."""
+
+    group_slug: str
+    group_name: str
+    group_description: str
+    group_version: int
+    group_created_at: datetime
+    group_updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class MemberPage:
     """A group's page of members, in page order; whether more lie beyond it in
     the page's direction."""
@@ -43,6 +55,16 @@ MEMBERSHIPS_BY_USER_IDS = batch_call(
     "memberships_by_user_ids($1)",
     "user_id uuid, group_id uuid, role text, joined_at timestamptz, added_by uuid",
     MembershipRow,
+    key="user_id",
+)
+# The same with each membership's group (sql/0024): a plan that reads both asks
+# for this call instead of MEMBERSHIPS_BY_USER_IDS and the groups' GROUPS_BY_IDS.
+MEMBERSHIPS_WITH_GROUPS = batch_call(
+    "memberships_with_groups_by_user_ids($1)",
+    "user_id uuid, group_id uuid, role text, joined_at timestamptz, added_by uuid,"
+    " group_slug text, group_name text, group_description text, group_version int4,"
+    " group_created_at timestamptz, group_updated_at timestamptz",
+    MembershipWithGroupRow,
     key="user_id",
 )
 # A page of members for each group ($1) and the row beyond it (sql/0020), in one

@@ -299,7 +299,7 @@ async def test_loaders_read_the_columns_the_query_uses(
 ) -> None:
     """Q3's members: their ids and usernames, not their profiles and timestamps; Q1's
     contacts: what it selects, with the keys and the followed type id; a group its
-    member count where it is asked for."""
+    member count where it is asked for, a membership its group."""
     ids = await batch_ids(counted, seed_batch)
     before = len(statements.queries)
     await counted(Q3, {"id": ids["group"]})
@@ -313,14 +313,18 @@ async def test_loaders_read_the_columns_the_query_uses(
     assert selected(sent, "groups_with_member_counts_by_ids") == [
         {"id", "slug", "name", "member_count"}
     ]
-    assert selected(sent, "groups_by_ids") == [{"id", "slug", "name"}]
+    # Q1's groups come with its memberships (sql/0024).
+    assert selected(sent, "groups_by_ids") == []
     assert selected(sent, "group_member_counts") == []
     assert selected(sent, "contacts_by_user_ids") == [
         {"id", "user_id", "contact_type_id", "type_code", "value", "is_primary"}
     ]
     assert selected(sent, "contact_types_by_ids") == []  # the contacts carry id and code
-    [memberships] = selected(sent, "memberships_by_user_ids")
-    assert len(memberships) == 5  # every column: no projection
+    assert selected(sent, "memberships_by_user_ids") == []
+    assert selected(sent, "memberships_with_groups_by_user_ids") == [
+        # every column of the membership (no projection) and the group's it reads
+        {"user_id", "group_id", "role", "joined_at", "added_by", "group_slug", "group_name"}
+    ]
 
 
 async def test_what_nodes_returns_is_read_whole(

@@ -167,6 +167,22 @@ BY_INDEX = (*INDEX_SCANS, "Bitmap Heap Scan")
             INDEX_SCANS,
             True,
         ),
+        (
+            "memberships_with_groups_by_user_ids($1)",
+            "users",
+            "user_group_memberships",
+            "memberships_user_idx",
+            INDEX_SCANS,
+            True,
+        ),
+        (
+            "memberships_with_groups_by_user_ids($1)",
+            "users",
+            "user_groups",
+            "user_groups_pkey",
+            INDEX_SCANS,
+            True,
+        ),
         ("group_member_counts($1)", "groups", "group_sizes", "group_sizes_pkey", BY_INDEX, False),
     ],
 )
@@ -210,6 +226,7 @@ async def test_every_read_by_keys_plans_for_memory(explained: asyncpg.Connection
         "groups_by_ids",
         "groups_with_member_counts_by_ids",
         "memberships_by_user_ids",
+        "memberships_with_groups_by_user_ids",
         "group_member_counts",
     }
     for row in settings:

@@ -195,6 +195,19 @@ _CONTACT_CARRIES = {"contact_type": {"id": "contact_type_id", "code": "type_code
 # A group's member count comes with the group from groups_with_member_counts_by_ids
 # (sql/0022), so `memberCount` needs no call of group_member_counts.
 _GROUP_CARRIES = {"member_count": {"group_id": "id", "member_count": "member_count"}}
+# A membership's group comes with it from memberships_with_groups_by_user_ids
+# (sql/0024), so `group { … }` of a membership needs no call of groups_by_ids.
+_MEMBERSHIP_CARRIES = {
+    "group": {
+        "id": "group_id",
+        "slug": "group_slug",
+        "name": "group_name",
+        "description": "group_description",
+        "version": "group_version",
+        "created_at": "group_created_at",
+        "updated_at": "group_updated_at",
+    }
+}
 # Each loader's read, by the loader's name in Loaders.
 SOURCES: dict[str, KeyedRead | MemberPagesRead | RootPageRead] = {
     "user": KeyedRead(users.USERS_BY_IDS, by_id, "id", columns=_USER_COLUMNS, type_name="User"),
@@ -227,7 +240,9 @@ SOURCES: dict[str, KeyedRead | MemberPagesRead | RootPageRead] = {
         by_user,
         "user_id",
         columns=frozenset({"user_id", "group_id", "added_by"}),
+        carries=_MEMBERSHIP_CARRIES,
         type_name="Membership",
+        joins={"group": memberships.MEMBERSHIPS_WITH_GROUPS},
     ),
     "sessions": KeyedRead(sessions.SESSIONS_OF_USERS, by_user, "user_id", type_name="Session"),
     "group": KeyedRead(
