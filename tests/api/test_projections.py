@@ -79,11 +79,20 @@ def test_q1_asks_for_what_each_level_selects_with_keys_and_followers() -> None:
     }
 
 
-def test_what_node_returns_is_read_whole() -> None:
-    """node(s) look loaders up by the id's type: no read says which fields follow."""
-    assert projections(SHAPES["nodes"], {"ids": [an_id("User")]}) == {}
+def test_what_node_returns_is_read_for_its_types_fragments() -> None:
+    """node(s) look loaders up by the id's type: each is asked for what the
+    fragments on its own type use (and a contact for its user, which decides
+    whether the viewer may see it)."""
+    assert projections(SHAPES["nodes"], {"ids": [an_id("User")]}) == {
+        "user": {"id", "username"},
+        "group": {"id", "slug"},
+        "contact": {"id", "user_id", "contact_type_id", "value"},
+        "contact_type": {"id", "code"},
+    }
     query = "query($id: ID!) { node(id: $id) { ... on User { username contacts { value } } } }"
-    assert set(projections(query, {"id": an_id("User")})) == {"contacts", "all_contacts"}
+    found = projections(query, {"id": an_id("User")})
+    assert found["user"] == {"id", "username"}
+    assert found["group"] == {"id"}  # another type's id: no field of it is selected
 
 
 def test_rows_a_read_asks_for_its_own_use_are_read_whole() -> None:

@@ -198,6 +198,15 @@ NODES = """query($ids: [ID!]!) {
   }
 }"""
 
+# The nodes with what follows a user and a group of them.
+NODES_FOLLOWED = """query($ids: [ID!]!) {
+  nodes(ids: $ids) {
+    ... on User { username contacts { value } }
+    ... on Group { slug memberCount }
+    ... on Contact { value }
+  }
+}"""
+
 FILTERED = """query($search: String) {
   users(first: 20, filter: {search: $search, status: ACTIVE}) {
     edges { node {
@@ -327,14 +336,35 @@ async def test_loaders_read_the_columns_the_query_uses(
     ]
 
 
-async def test_what_nodes_returns_is_read_whole(
+async def test_what_nodes_returns_is_read_for_its_types_fragments(
     counted: Counted, seed_batch: str, statements: RequestStatements
 ) -> None:
     ids = await batch_ids(counted, seed_batch)
     before = len(statements.queries)
     await counted(NODES, {"ids": list(ids.values())})
-    [user] = selected(statements.queries[before:], "users_by_ids")
-    assert len(user) == 9
+    sent = statements.queries[before:]
+    assert selected(sent, "users_by_ids") == [{"id", "username"}]
+    assert selected(sent, "groups_by_ids") == [{"id", "slug"}]
+
+
+async def test_what_follows_nodes_comes_in_their_statement(
+    counted: Counted, seed_batch: str, statements: RequestStatements
+) -> None:
+    """A user's contacts and a group's member count follow the node of that type
+    alone: one statement, the count with its group (sql/0022)."""
+    ids = await batch_ids(counted, seed_batch)
+    before = len(statements.queries)
+    count, body = await counted(NODES_FOLLOWED, {"ids": list(ids.values())})
+    sent = statements.queries[before:]
+    assert count == 1
+    user, group, contact, _ = body["data"]["nodes"]
+    assert user["contacts"]
+    assert contact["value"]
+    assert group["memberCount"] > 0
+    assert selected(sent, "groups_with_member_counts_by_ids") == [{"id", "slug", "member_count"}]
+    assert selected(sent, "group_member_counts") == []
+    [contacts] = [query for query in sent if "contacts_by_user_ids" in query]
+    assert "contacts_by_user_ids($1, $2)" in contacts  # by the users' keys
 
 
 TWO_PAGES = """query($id: ID!, $after: String) {

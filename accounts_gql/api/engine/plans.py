@@ -198,8 +198,9 @@ class Plan:
 
 def follows(fields: list[FieldPlan]) -> tuple[frozenset[tuple[str, str, str]], list[ShapedFollow]]:
     """What the reads of a plan declare about the loaders they ask: a read keyed by
-    its parent's attribute follows the loaders whose rows its parents are; with
-    its arguments too (`Read.shape`), it follows them for the shape they give."""
+    its parent's attribute follows the loaders whose rows its parents are (of its
+    parent's type, where a level's rows are of several: `nodes`); with its
+    arguments too (`Read.shape`), it follows them for the shape they give."""
     links: set[tuple[str, str, str]] = set()
     shaped: list[ShapedFollow] = []
 
@@ -209,10 +210,15 @@ def follows(fields: list[FieldPlan]) -> tuple[frozenset[tuple[str, str, str]], l
             if plan.kind is FieldKind.READ:
                 assert plan.source is not None
                 read = plan.source.read
+                parents = [
+                    loader
+                    for loader in rows
+                    if loader_rows_type(loader) in (None, plan.parent_type)
+                ]
                 if read.key is not None and read.shape is not None:
-                    shaped.extend(ShapedFollow(loader, *read.key, plan) for loader in rows)
+                    shaped.extend(ShapedFollow(loader, *read.key, plan) for loader in parents)
                 elif read.key is not None:
-                    links.update((loader, *read.key) for loader in rows)
+                    links.update((loader, *read.key) for loader in parents)
                 links.update(read.links)
                 below = read.rows
             for child in [plan.child or [], *(plan.children or {}).values()]:

@@ -28,8 +28,8 @@ those, with the columns it keys and is followed by. Its rows then have only
 those fields set (repositories/rows.py, `projection`): a use nobody declared
 raises AttributeError, the plan gives up, and the standard path, whose loaders
 always read whole rows, answers. A plan projects only loaders whose rows all
-its reads declare; any other read of them (`node`, a key outside its rows)
-leaves them whole (api/engine/plans.py, `projections`).
+its reads declare; any other read of them (a key outside its rows) leaves them
+whole (api/engine/plans.py, `projections`).
 """
 
 from __future__ import annotations

@@ -76,7 +76,8 @@ def nodes(scope: Scope, roots: list[Any], ids: list[str]) -> Awaitable[list[list
     return answer()
 
 
-# What node(s) return are rows of these loaders, looked up by type, so read whole.
+# What node(s) return are rows of these loaders, looked up by type: each is
+# followed and projected for the fields of its own type's fragments.
 _NODE_LOADERS = ("contact_type", "user", "group", "contact")
-NODE = Read("Query", "node", node, asks=_NODE_LOADERS)
-NODES = Read("Query", "nodes", nodes, asks=_NODE_LOADERS)
+NODE = Read("Query", "node", node, rows=_NODE_LOADERS)
+NODES = Read("Query", "nodes", nodes, rows=_NODE_LOADERS)
