@@ -12,7 +12,6 @@ members, a common filter's deep page reads about a page.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -24,6 +23,7 @@ import pytest
 from accounts_gql.repositories import users
 from accounts_gql.repositories.users import UserRow
 from tests.conftest import SERVER_URL, database_url_for
+from tests.sql.explained import explain_nested, inner_plans, nodes, run_explained
 
 ORDERS = {
     "username_asc": ("lower(u.username)", "text", False),
@@ -262,12 +262,7 @@ async def explained(database_url: str) -> AsyncIterator[asyncpg.Connection]:
         database_url_for(SERVER_URL, urlsplit(database_url).path.lstrip("/"))
     )
     try:
-        await connection.execute(
-            "LOAD 'auto_explain';"
-            " SET auto_explain.log_min_duration = 0; SET auto_explain.log_analyze = on;"
-            " SET auto_explain.log_timing = off; SET auto_explain.log_format = json;"
-            " SET auto_explain.log_nested_statements = on; SET auto_explain.log_level = notice"
-        )
+        await explain_nested(connection, "log_analyze = on", "log_timing = off")
         yield connection
     finally:
         await connection.close()
@@ -275,25 +270,12 @@ async def explained(database_url: str) -> AsyncIterator[asyncpg.Connection]:
 
 async def plans(connection: asyncpg.Connection, *args: object) -> list[dict[str, Any]]:
     """The plans of the statements users_page runs for one call."""
-    notices: list[str] = []
-
-    def listen(_: object, message: asyncpg.PostgresLogMessage) -> None:
-        notices.append(message.message)
-
-    connection.add_log_listener(listen)
-    try:
-        await connection.fetch(
-            "SELECT * FROM accounts.users_page($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-            *args,
-        )
-    finally:
-        connection.remove_log_listener(listen)
-    found = [json.loads(n[n.index("{") :])["Plan"] for n in notices if "{" in n]
-    return [plan for plan in found if plan.get("Node Type") != "Function Scan"]
-
-
-def nodes(plan: dict[str, Any]) -> list[dict[str, Any]]:
-    return [plan] + [node for child in plan.get("Plans", []) for node in nodes(child)]
+    _, found = await run_explained(
+        connection,
+        "SELECT * FROM accounts.users_page($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        *args,
+    )
+    return inner_plans(found)
 
 
 def users_read(plan: dict[str, Any]) -> int:

@@ -12,9 +12,8 @@ into the caller's), never a time.
 
 from __future__ import annotations
 
-import json
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +24,7 @@ from accounts_gql.db.migrations import migrate
 from accounts_gql.repositories.demo import seed_demo
 from tests.conftest import SERVER_URL, admin_execute, database_url_for
 from tests.roles import RunRoles
+from tests.sql.explained import explain_nested, inner_plans, nodes, run_explained
 
 USERS = 20_000  # the bench's database: 56,000 contacts, 200 groups, 40,000 memberships
 
@@ -56,15 +56,10 @@ async def seeded(run_id: str, roles: RunRoles) -> AsyncIterator[str]:
 
 @pytest.fixture(scope="module")
 async def explained(seeded: str) -> AsyncIterator[asyncpg.Connection]:
-    """A connection that receives the plans of the statements inside functions as
-    notices (loading auto_explain takes a superuser)."""
+    """A superuser's connection to it, with auto_explain on."""
     connection = await asyncpg.connect(database_url_for(SERVER_URL, seeded))
     try:
-        await connection.execute(
-            "LOAD 'auto_explain';"
-            " SET auto_explain.log_min_duration = 0; SET auto_explain.log_format = json;"
-            " SET auto_explain.log_nested_statements = on; SET auto_explain.log_level = notice"
-        )
+        await explain_nested(connection)
         yield connection
     finally:
         await connection.close()
@@ -84,30 +79,14 @@ async def keys(explained: asyncpg.Connection) -> Keys:
     return Keys(*([row["id"] for row in rows] for rows in (users, groups, contacts)))
 
 
-def nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    yield plan
-    for child in plan.get("Plans", []):
-        yield from nodes(child)
-
-
 async def function_plan(
     connection: asyncpg.Connection, call: str, *args: object
 ) -> list[dict[str, Any]]:
     """The nodes of the plan of the statement inside `call`."""
     statement = f"SELECT * FROM accounts.{call}"
     await connection.fetch(statement, *args)  # asyncpg's own queries of the types, unheard
-    notices: list[str] = []
-
-    def listen(_: object, message: asyncpg.PostgresLogMessage) -> None:
-        notices.append(message.message)
-
-    connection.add_log_listener(listen)
-    try:
-        await connection.fetch(statement, *args)
-    finally:
-        connection.remove_log_listener(listen)
-    plans = [json.loads(n[n.index("{") :])["Plan"] for n in notices if "{" in n]
-    inner = [p for p in plans if p.get("Node Type") != "Function Scan"]
+    _, plans = await run_explained(connection, statement, *args)
+    inner = inner_plans(plans)
     assert len(inner) == 1, plans
     return list(nodes(inner[0]))
 

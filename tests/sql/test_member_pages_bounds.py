@@ -14,11 +14,9 @@ reports the plan of its statement.
 
 from __future__ import annotations
 
-import json
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlsplit
 
 import asyncpg
@@ -29,6 +27,7 @@ from accounts_gql.repositories import memberships
 from accounts_gql.repositories.memberships import MemberPage, MembershipRow
 from accounts_gql.repositories.pages import Cursor
 from tests.conftest import SERVER_URL, database_url_for
+from tests.sql.explained import explain_nested, inner_plans, nodes, run_explained
 from tests.sql.test_group_functions import member_page
 
 MEMBERS = 20_000
@@ -113,13 +112,7 @@ async def generic(database_url: str) -> AsyncIterator[asyncpg.Connection]:
     )
     try:
         await connection.execute("SET plan_cache_mode = force_generic_plan")
-        await connection.execute(
-            "LOAD 'auto_explain';"
-            " SET auto_explain.log_min_duration = 0; SET auto_explain.log_analyze = on;"
-            " SET auto_explain.log_buffers = on; SET auto_explain.log_timing = off;"
-            " SET auto_explain.log_format = json; SET auto_explain.log_nested_statements = on;"
-            " SET auto_explain.log_level = notice"
-        )
+        await explain_nested(connection, "log_analyze = on", "log_buffers = on", "log_timing = off")
         await connection.execute(
             "PREPARE member_pages(uuid[], integer, boolean, text, uuid, text, uuid, text) AS"
             " SELECT * FROM accounts.member_pages_with_next($1, $2, $3, $4, $5, $6, $7, $8)"
@@ -138,12 +131,6 @@ def literal(value: object) -> str:
     if isinstance(value, int):
         return str(value)
     return "'" + str(value).replace("'", "''") + "'"
-
-
-def nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    yield plan
-    for child in plan.get("Plans", []):
-        yield from nodes(child)
 
 
 @dataclass(frozen=True)
@@ -175,18 +162,8 @@ async def explain_page(
         literal(before.user_id if before else None),
         literal(role),
     ]
-    notices: list[str] = []
-
-    def listen(_: object, message: asyncpg.PostgresLogMessage) -> None:
-        notices.append(message.message)
-
-    connection.add_log_listener(listen)
-    try:
-        rows = await connection.fetch("EXECUTE member_pages(" + ", ".join(args) + ")")
-    finally:
-        connection.remove_log_listener(listen)
-    plans = [json.loads(n[n.index("{") :])["Plan"] for n in notices if "{" in n]
-    plan = next(p for p in plans if p.get("Node Type") != "Function Scan")
+    rows, plans = await run_explained(connection, "EXECUTE member_pages(" + ", ".join(args) + ")")
+    plan = inner_plans(plans)[0]
     scans = [
         node
         for node in nodes(plan)

@@ -9,10 +9,8 @@ statements the search functions run (loading it takes a superuser).
 
 from __future__ import annotations
 
-import json
 import uuid
-from collections.abc import AsyncIterator, Iterator
-from typing import Any
+from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
@@ -20,6 +18,7 @@ import pytest
 from accounts_gql.db.migrations import migrate
 from tests.conftest import SERVER_URL, admin_execute, database_url_for
 from tests.roles import RunRoles
+from tests.sql.explained import explain_nested, nodes, run_explained
 
 ROWS = 20_000
 
@@ -54,13 +53,7 @@ async def searched(roles: RunRoles) -> AsyncIterator[asyncpg.Connection]:
             )
             await connection.execute("VACUUM ANALYZE accounts.users")
             await connection.execute("VACUUM ANALYZE accounts.user_groups")
-            await connection.execute(
-                "LOAD 'auto_explain';"
-                " SET auto_explain.log_min_duration = 0;"
-                " SET auto_explain.log_format = json;"
-                " SET auto_explain.log_nested_statements = on;"
-                " SET auto_explain.log_level = notice"
-            )
+            await explain_nested(connection)
             yield connection
         finally:
             await connection.close()
@@ -68,25 +61,9 @@ async def searched(roles: RunRoles) -> AsyncIterator[asyncpg.Connection]:
         await admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    yield plan
-    for child in plan.get("Plans", []):
-        yield from nodes(child)
-
-
 async def indexes_used(connection: asyncpg.Connection, statement: str, *args: object) -> set[str]:
     """The indexes in the plans of every statement run by `statement`."""
-    notices: list[str] = []
-
-    def listen(_: object, message: asyncpg.PostgresLogMessage) -> None:
-        notices.append(message.message)
-
-    connection.add_log_listener(listen)
-    try:
-        await connection.fetch(statement, *args)
-    finally:
-        connection.remove_log_listener(listen)
-    plans = [json.loads(n[n.index("{") :])["Plan"] for n in notices if "{" in n]
+    _, plans = await run_explained(connection, statement, *args)
     return {node["Index Name"] for plan in plans for node in nodes(plan) if "Index Name" in node}
 
 

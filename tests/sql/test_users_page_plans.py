@@ -9,7 +9,6 @@ run's database; and a deep page of the static queries reads about a page.
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -20,6 +19,7 @@ import pytest
 
 from accounts_gql.repositories import users
 from tests.conftest import SERVER_URL, database_url_for
+from tests.sql.explained import explain_nested, inner_plans, run_explained
 
 ORDERS = ["created_at_asc", "created_at_desc", "username_asc", "username_desc"]
 CALL = "SELECT * FROM accounts.{}($1, $2, $3, $4, $5, $6, $7, NULL, NULL, NULL, NULL)"
@@ -128,12 +128,7 @@ async def explained(database_url: str) -> AsyncIterator[asyncpg.Connection]:
         database_url_for(SERVER_URL, urlsplit(database_url).path.lstrip("/"))
     )
     try:
-        await connection.execute(
-            "LOAD 'auto_explain';"
-            " SET auto_explain.log_min_duration = 0; SET auto_explain.log_analyze = on;"
-            " SET auto_explain.log_timing = off; SET auto_explain.log_format = json;"
-            " SET auto_explain.log_nested_statements = on; SET auto_explain.log_level = notice"
-        )
+        await explain_nested(connection, "log_analyze = on", "log_timing = off")
         yield connection
     finally:
         await connection.close()
@@ -160,30 +155,19 @@ async def test_a_deep_page_reads_about_a_page(
         (None, 5, None, deep),
         (5, None, deep, everyone[-1]),
     ):
-        notices: list[str] = []
-
-        def listen(
-            _: object, message: asyncpg.PostgresLogMessage, into: list[str] = notices
-        ) -> None:
-            into.append(message.message)
-
-        explained.add_log_listener(listen)
-        try:
-            rows = await explained.fetch(
-                CALL.format("users_page"),
-                first,
-                last,
-                key(tuple(after), order) if after else None,
-                after["id"] if after else None,
-                key(tuple(before), order) if before else None,
-                before["id"] if before else None,
-                order,
-            )
-        finally:
-            explained.remove_log_listener(listen)
+        rows, plans = await run_explained(
+            explained,
+            CALL.format("users_page"),
+            first,
+            last,
+            key(tuple(after), order) if after else None,
+            after["id"] if after else None,
+            key(tuple(before), order) if before else None,
+            before["id"] if before else None,
+            order,
+        )
         assert len(rows) == 5
-        plans = [json.loads(n[n.index("{") :])["Plan"] for n in notices if "{" in n]
-        inner = [plan for plan in plans if plan.get("Node Type") != "Function Scan"]
+        inner = inner_plans(plans)
         assert inner, "the page's own statement was explained"
         # LIMIT page + 1, whatever lies before the cursor.
         assert scanned(inner[0]) <= 6, (order, first, last)
