@@ -135,19 +135,22 @@ def default_collector() -> None:
     gc.set_threshold(700, 10, 10)  # CPython's defaults
 
 
-async def measure(
-    operation: str, variables: dict[str, object], args: argparse.Namespace, **settings: Any
-) -> Figures:
-    config = Settings(
+def service_settings(**settings: Any) -> Settings:
+    """The service's settings in this process: the bench database, no broker."""
+    return Settings(
         database_url=DATABASE,
         jwt_secret=JWT_SECRET,
         rabbitmq_url=None,
         relay_enabled=False,
         log_level="WARNING",
-        db_pool_min=8,
-        db_pool_max=16,
         **settings,
     )
+
+
+async def measure(
+    operation: str, variables: dict[str, object], args: argparse.Namespace, **settings: Any
+) -> Figures:
+    config = service_settings(db_pool_min=8, db_pool_max=16, **settings)
     app = create_app(config, DATABASE)
     token = issue_access_token(config, uuid.uuid4(), ["admin"])
     body = orjson.dumps({"query": {**OPERATIONS, **SHAPES}[operation], "variables": variables})

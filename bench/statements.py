@@ -39,12 +39,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from accounts_gql.app import create_app
 from accounts_gql.core.security import issue_access_token
-from accounts_gql.core.settings import Settings
 from accounts_gql.db.pool import StatementCounter
-from bench.cpu import post
+from bench.cpu import post, service_settings
 from bench.operations import OPERATIONS, SHAPES
 from bench.proc import cpu_seconds
-from bench.run import DATABASE, JWT_SECRET, prepare
+from bench.run import DATABASE, prepare
 
 # A statement and its arguments, as asyncpg sent them.
 Statement = tuple[str, tuple[Any, ...]]
@@ -71,14 +70,8 @@ async def record(
 ) -> dict[str, list[Statement]]:
     """Each operation's statements: run once to warm up, then once recorded."""
     recorder = Recorder()
-    config = Settings(
-        database_url=DATABASE,
-        jwt_secret=JWT_SECRET,
-        rabbitmq_url=None,
-        relay_enabled=False,
-        log_level="WARNING",
-        subscription_tick_interval=3600,  # no ticks of the event stream among them
-    )
+    # No ticks of the event stream among the statements.
+    config = service_settings(subscription_tick_interval=3600)
     app = create_app(config, DATABASE, recorder)
     token = issue_access_token(config, uuid.uuid4(), ["admin"])
     headers = [
