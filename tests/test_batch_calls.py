@@ -110,11 +110,7 @@ async def test_a_keyed_calls_key_column_holds_the_keys_it_was_asked_by(
     call: BatchCall = CALLS[name]
     assert call.key is not None
     keys = await _keys(db, name, people)
-    args = {
-        "contacts_by_user_ids": (False,),
-        "member_pages_with_next": memberships.member_page_args(5),
-    }.get(name, ())
-    fetch = Fetch(call, keys, args)
+    fetch = Fetch(call, keys, _args(name))
     await fetch_all(db, [fetch])
     found = {record[call.columns.index(call.key)] for record in fetch.records}
     assert found or name == "sessions_of_users"  # demo users have none
@@ -129,8 +125,7 @@ async def test_a_calls_unique_column_is_unique(
     call: BatchCall = CALLS[name]
     assert call.unique is not None
     if call.keyed:
-        args = {"contacts_by_user_ids": (True,)}.get(name, ())
-        fetch = Fetch(call, await _keys(db, name, people), args)
+        fetch = Fetch(call, await _keys(db, name, people), _args(name))
     else:
         page_args = users.users_page_args if name == "users_page" else groups.groups_page_args
         fetch = Fetch(call, args=page_args(first=50))
@@ -226,14 +221,21 @@ async def test_a_projected_call_gives_those_fields_of_the_whole_rows(
     assert projected.sql == f"SELECT {', '.join(kept)} FROM accounts.{call.function}"
     assert call.project(kept) is projected  # made once
     keys = await _keys(db, name, people)
-    args = (False,) if name == "contacts_by_user_ids" else ()
-    whole = Fetch(call, keys, args)
-    alone = Fetch(projected, keys, args)
+    whole = Fetch(call, keys, _args(name))
+    alone = Fetch(projected, keys, _args(name))
     await fetch_all(db, [whole])
     await fetch_all(db, [alone])
     assert whole.rows() or name == "sessions_of_users"  # demo users have none
     expected = [tuple(getattr(row, column) for column in kept) for row in whole.rows()]
     assert [tuple(getattr(row, column) for column in kept) for row in alone.rows()] == expected
+
+
+def _args(name: str) -> tuple[object, ...]:
+    """A keyed call's arguments after its keys."""
+    return {
+        "contacts_by_user_ids": (False,),
+        "member_pages_with_next": memberships.member_page_args(5),
+    }.get(name, ())
 
 
 _BY_GROUP_IDS = dict.fromkeys(

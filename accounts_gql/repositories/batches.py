@@ -141,8 +141,10 @@ def batch_call(
     pairs = [column.split() for column in columns.split(",")]
     names = tuple(name for name, _ in pairs)
     types = tuple(type_name for _, type_name in pairs)
-    if (key is not None) is not keyed or (key is not None and key not in names):
+    if keyed and key not in names:
         raise TypeError(f"{function}: a keyed call names the column of its keys")
+    if not keyed and key is not None:
+        raise TypeError(f"{function}: a call without keys has no column of them")
     if unique is not None and unique not in names:
         raise TypeError(f"{function} returns no {unique}")
     kind: type | None = None

@@ -54,16 +54,15 @@ def counts(keys: list[uuid.UUID], rows: Rows) -> list[int]:
 
 @dataclass(frozen=True, slots=True)
 class KeyedRead:
-    """A loader whose keys are the values of one column (`keyed_by`) and go to one
-    call; `values` gives each key's value from the call's rows. `columns`: those
-    of its rows that another loader may take keys from (`Loaders.follow`);
-    `carries`: what they hold of another loader's rows (a contact its type's id
-    and code), and `joins` the call that holds it where ours does not (a group's
-    member count)."""
+    """A loader whose keys are the values of one column (`keyed_by`: its call's
+    `key`) and go to one call; `values` gives each key's value from the call's
+    rows. `columns`: those of its rows that another loader may take keys from
+    (`Loaders.follow`); `carries`: what they hold of another loader's rows (a
+    contact its type's id and code), and `joins` the call that holds it where
+    ours does not (a group's member count)."""
 
     call: BatchCall
     values: Callable[[list[Any], Rows], list[Any]]
-    keyed_by: str
     args: tuple[object, ...] = ()
     columns: frozenset[str] = frozenset()
     # Columns of another loader's rows that these rows carry: {loader: {its column:
@@ -77,6 +76,12 @@ class KeyedRead:
     joins: Mapping[str, BatchCall] = field(default_factory=dict)
     # Its keys are a column's values alone: it follows without a shape.
     shaped = False
+
+    @property
+    def keyed_by(self) -> str:
+        key = self.call.key
+        assert key is not None  # batch_call: a keyed call names it
+        return key
 
     def fetches(self, keys: list[Any], call: BatchCall | None = None) -> list[Fetch]:
         return [Fetch(call or self.call, keys, self.args)]
@@ -210,14 +215,13 @@ _MEMBERSHIP_CARRIES = {
 }
 # Each loader's read, by the loader's name in Loaders.
 SOURCES: dict[str, KeyedRead | MemberPagesRead | RootPageRead] = {
-    "user": KeyedRead(users.USERS_BY_IDS, by_id, "id", columns=_USER_COLUMNS, type_name="User"),
+    "user": KeyedRead(users.USERS_BY_IDS, by_id, columns=_USER_COLUMNS, type_name="User"),
     "contact": KeyedRead(
-        contacts.CONTACTS_BY_IDS, by_id, "id", (), _CONTACT_COLUMNS, _CONTACT_CARRIES, "Contact"
+        contacts.CONTACTS_BY_IDS, by_id, (), _CONTACT_COLUMNS, _CONTACT_CARRIES, "Contact"
     ),
     "contacts": KeyedRead(
         contacts.CONTACTS_BY_USER_IDS,
         by_user,
-        "user_id",
         (False,),
         _CONTACT_COLUMNS,
         _CONTACT_CARRIES,
@@ -226,35 +230,30 @@ SOURCES: dict[str, KeyedRead | MemberPagesRead | RootPageRead] = {
     "all_contacts": KeyedRead(
         contacts.CONTACTS_BY_USER_IDS,
         by_user,
-        "user_id",
         (True,),
         _CONTACT_COLUMNS,
         _CONTACT_CARRIES,
         "Contact",
     ),
-    "contact_type": KeyedRead(
-        contact_types.CONTACT_TYPES_BY_IDS, by_id, "id", type_name="ContactType"
-    ),
+    "contact_type": KeyedRead(contact_types.CONTACT_TYPES_BY_IDS, by_id, type_name="ContactType"),
     "memberships": KeyedRead(
         memberships.MEMBERSHIPS_BY_USER_IDS,
         by_user,
-        "user_id",
         columns=frozenset({"user_id", "group_id", "added_by"}),
         carries=_MEMBERSHIP_CARRIES,
         type_name="Membership",
         joins={"group": memberships.MEMBERSHIPS_WITH_GROUPS},
     ),
-    "sessions": KeyedRead(sessions.SESSIONS_OF_USERS, by_user, "user_id", type_name="Session"),
+    "sessions": KeyedRead(sessions.SESSIONS_OF_USERS, by_user, type_name="Session"),
     "group": KeyedRead(
         groups.GROUPS_BY_IDS,
         by_id,
-        "id",
         columns=frozenset({"id"}),
         carries=_GROUP_CARRIES,
         type_name="Group",
         joins={"member_count": groups.GROUPS_WITH_MEMBER_COUNTS},
     ),
-    "member_count": KeyedRead(groups.MEMBER_COUNTS, counts, "group_id"),
+    "member_count": KeyedRead(groups.MEMBER_COUNTS, counts),
     "member_page": MemberPagesRead(),
     "users_page": RootPageRead(users.USERS_PAGE, users.user_page, "User", "user"),
     "groups_page": RootPageRead(groups.GROUPS_PAGE, groups.group_page, "Group", "group"),
