@@ -170,7 +170,7 @@ async def count_statements(variables: dict[str, dict[str, object]]) -> dict[str,
                 body = response.json()
                 if body.get("errors"):
                     raise SystemExit(f"{name} failed: {body['errors']}")
-                counts[name] = counter.count - before
+                counts[name] = await counter.settled() - before
     return counts
 
 

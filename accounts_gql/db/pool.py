@@ -12,15 +12,15 @@ import orjson
 from asyncpg.pool import PoolConnectionProxy
 
 from accounts_gql.core.settings import Settings
+from accounts_gql.db.lending import ConnectionLending
 
 
 class RequestConnection:
     """One pool connection for every statement of a query request.
 
     Taken at the request's first statement and given back by `release` when the
-    request ends. asyncpg's pool spends a task and about 100 µs of CPU on each
-    acquire and release (docs/performance.md), paid once per request this way
-    instead of once per statement. Statements of one request run one after
+    request ends: once per request instead of once per statement, through the
+    pool's `lending` (db/lending.py). Statements of one request run one after
     another on it: loads of one level wait for each other a round trip, which a
     CPU-bound replica does not notice. Only for requests that take no other
     connection meanwhile (queries), so that a full pool cannot deadlock.
@@ -28,11 +28,12 @@ class RequestConnection:
     runs on the pool, so that no connection is left taken.
     """
 
-    __slots__ = ("_connection", "_lock", "_pool", "_released")
+    __slots__ = ("_connection", "_lock", "_pool", "_released", "_uses")
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: BoundedPool) -> None:
         self._pool = pool
         self._connection: Any = None
+        self._uses = 0
         self._lock = asyncio.Lock()
         self._released = False
 
@@ -57,7 +58,8 @@ class RequestConnection:
                 return await getattr(self._pool, method)(query, *args)
             connection = self._connection
             if connection is None:
-                connection = self._connection = await self._pool.acquire()
+                connection, self._uses = await self._pool.lending.lend()
+                self._connection = connection
             try:
                 return await getattr(connection, method)(query, *args)
             except TimeoutError:
@@ -66,12 +68,13 @@ class RequestConnection:
                 # waiting for its cancellation would hold the request longer.
                 self._connection = None
                 connection.terminate()
+                await self._pool.lending.discard(connection)
                 raise
             except asyncio.CancelledError:
                 # asyncpg cancels the statement on the server, and the connection
                 # takes no other until that is done: the pool waits for it.
                 self._connection = None
-                await asyncio.shield(self._pool.release(connection))
+                await asyncio.shield(self._pool.lending.discard(connection))
                 raise
 
     async def release(self) -> None:
@@ -87,7 +90,7 @@ class RequestConnection:
             self._released = True
             connection, self._connection = self._connection, None
             if connection is not None:
-                await self._pool.release(connection)
+                await self._pool.lending.take_back(connection, self._uses)
 
 
 # Anything a repository can run a statement on: a pool, a connection of one, or
@@ -114,6 +117,12 @@ class StatementCounter:
     def __call__(self, record: object) -> None:
         self.count += 1
 
+    async def settled(self) -> int:
+        """The count once the statements sent so far are in: asyncpg calls its
+        query loggers on the loop's next turn, which a request may not leave it."""
+        await asyncio.sleep(0)
+        return self.count
+
 
 async def init_connection(connection: asyncpg.Connection, counter: StatementCounter | None) -> None:
     # jsonb as Python objects, decoded and encoded by orjson.
@@ -131,23 +140,42 @@ async def init_connection(connection: asyncpg.Connection, counter: StatementCoun
 class BoundedPool(asyncpg.Pool):
     """A pool whose `acquire` (and so every `pool.fetch…`) waits at most
     `acquire_timeout` seconds unless told otherwise: with the database stalled
-    or the pool exhausted, a request fails fast instead of queueing forever."""
+    or the pool exhausted, a request fails fast instead of queueing forever.
+    Query requests borrow its connections through `lending` (db/lending.py),
+    at most `lendable` at once (half the pool by default)."""
 
-    def __init__(self, dsn: str, *, acquire_timeout: float, **options: Any) -> None:
+    def __init__(
+        self, dsn: str, *, acquire_timeout: float, lendable: int | None = None, **options: Any
+    ) -> None:
         self.acquire_timeout = acquire_timeout
         super().__init__(dsn, **options)
+        limit = lendable if lendable is not None else max(1, self.get_max_size() // 2)
+        self.lending = ConnectionLending(self, limit, acquire_timeout)
 
     def acquire(self, *, timeout: float | None = None) -> Any:
         return super().acquire(timeout=self.acquire_timeout if timeout is None else timeout)
 
+    async def close(self) -> None:
+        await self.lending.close()  # asyncpg's close waits for what it lent
+        await super().close()
+
+    def terminate(self) -> None:
+        self.lending.terminate()
+        super().terminate()
+
 
 async def create_pool(
-    dsn: str, settings: Settings, counter: StatementCounter | None = None
-) -> asyncpg.Pool:
+    dsn: str,
+    settings: Settings,
+    counter: StatementCounter | None = None,
+    *,
+    lendable: int | None = None,
+) -> BoundedPool:
     """A pool whose every statement and acquire is bounded in time (docs/operations.md)."""
     pool = BoundedPool(
         dsn,
         acquire_timeout=settings.db_acquire_timeout,
+        lendable=lendable,
         min_size=settings.db_pool_min,
         max_size=settings.db_pool_max,
         max_queries=50_000,
@@ -168,21 +196,23 @@ async def create_pool(
 
 async def create_replica_pool(
     dsn: str, settings: Settings, counter: StatementCounter | None = None
-) -> asyncpg.Pool:
-    """The replica's pool; a replica that is away at start connects later
-    (queries read the primary meanwhile, db/replica.py)."""
+) -> BoundedPool:
+    """The replica's pool, all of it for queries; a replica that is away at
+    start connects later (queries read the primary meanwhile, db/replica.py)."""
+    lendable = settings.db_pool_max
     try:
-        return await create_pool(dsn, settings, counter)
+        return await create_pool(dsn, settings, counter, lendable=lendable)
     except Exception:
-        return await create_pool(dsn, settings.model_copy(update={"db_pool_min": 0}), counter)
+        unconnected = settings.model_copy(update={"db_pool_min": 0})
+        return await create_pool(dsn, unconnected, counter, lendable=lendable)
 
 
 @dataclass(slots=True)
 class Database:
     """The pools a process uses; `read` is `write` when no replica is configured."""
 
-    write: asyncpg.Pool
-    read: asyncpg.Pool
+    write: BoundedPool
+    read: BoundedPool
     counter: StatementCounter | None = None
 
     @classmethod

@@ -116,7 +116,7 @@ async def counted(
         )
         body: dict[str, Any] = response.json()
         assert "errors" not in body, body
-        return counter.count - before, body
+        return await counter.settled() - before, body
 
     async with (
         app.router.lifespan_context(app),
