@@ -213,6 +213,22 @@ async def test_a_request_cancelled_while_waiting_leaves_nothing_taken(
     assert all_idle(small_pool)
 
 
+async def test_a_connection_handed_to_a_request_cancelled_meanwhile_is_kept(
+    small_pool: BoundedPool,
+) -> None:
+    """Handed over, then cancelled before it ran: the connection is passed on, not lost."""
+    holder = RequestConnection(small_pool)
+    await holder.fetchval("SELECT 1")
+    cancelled = asyncio.ensure_future(RequestConnection(small_pool).fetchval("SELECT 2"))
+    await asyncio.sleep(0.05)
+    await holder.release()  # hands the connection to the waiting request
+    cancelled.cancel()  # before that request runs again
+    with pytest.raises(asyncio.CancelledError):
+        await cancelled
+    assert small_pool.lending.kept_size() == small_pool.lending.lent_size() == 1
+    assert all_idle(small_pool)
+
+
 async def test_a_connection_the_server_closed_is_not_lent_again(
     pool_of_four: BoundedPool,
 ) -> None:

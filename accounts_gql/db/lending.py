@@ -17,7 +17,6 @@ statement (docs/performance.md).
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import deque
 
 import asyncpg
@@ -43,6 +42,9 @@ class ConnectionLending:
         self._waiting: deque[asyncio.Future[Lent | None]] = deque()
         self._lent = 0  # taken from the pool and not given back: in use or kept
         self._open = True
+        # The loop the pool runs on, found once: in Python 3.11 each lookup of the
+        # running loop costs a getpid system call.
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def kept_size(self) -> int:
         return len(self._kept)
@@ -61,11 +63,12 @@ class ConnectionLending:
                 self._lent -= 1  # closed by the server: asyncpg took it back
             if not self._open:
                 raise asyncpg.InterfaceError("pool is closing")
+            loop = self._loop or self._running_loop()
             if deadline is None:
-                deadline = time.monotonic() + self.timeout
+                deadline = loop.time() + self.timeout
             if self._lent < self.limit:
-                return await self._take_from_pool(deadline), 0
-            handed = await self._wait(deadline)
+                return await self._take_from_pool(deadline - loop.time()), 0
+            handed = await self._wait(loop, deadline)
             if handed is not None:
                 return handed
             # None: a place came free; take it from the pool.
@@ -90,7 +93,7 @@ class ConnectionLending:
             if not waiter.done():
                 waiter.set_result((connection, uses))
                 return
-        now = time.monotonic()
+        now = (self._loop or self._running_loop()).time()
         if self._kept and now - self._kept[0][2] > self.KEPT_SECONDS:
             stale, _, _ = self._kept.pop(0)  # the longest unused, one per call
             await self.discard(stale)
@@ -123,11 +126,15 @@ class ConnectionLending:
             waiter.cancel()
         self._waiting.clear()
 
-    async def _take_from_pool(self, deadline: float) -> PoolConnectionProxy:
+    def _running_loop(self) -> asyncio.AbstractEventLoop:
+        self._loop = asyncio.get_running_loop()
+        return self._loop
+
+    async def _take_from_pool(self, seconds_left: float) -> PoolConnectionProxy:
         self._lent += 1
         try:
             connection: PoolConnectionProxy = await self.pool.acquire(
-                timeout=max(deadline - time.monotonic(), 0.0)
+                timeout=max(seconds_left, 0.0)
             )
         except BaseException:
             self._lent -= 1
@@ -135,24 +142,24 @@ class ConnectionLending:
             raise
         return connection
 
-    async def _wait(self, deadline: float) -> Lent | None:
+    async def _wait(self, loop: asyncio.AbstractEventLoop, deadline: float) -> Lent | None:
         """A connection handed over, or None for a place come free; TimeoutError
-        past the deadline."""
-        waiter: asyncio.Future[Lent | None] = asyncio.get_running_loop().create_future()
+        past the deadline (on the loop's clock)."""
+        waiter: asyncio.Future[Lent | None] = loop.create_future()
         self._waiting.append(waiter)
+        timer = loop.call_at(deadline, _time_out, waiter)
         try:
-            async with asyncio.timeout_at(_loop_time(deadline)):
-                return await waiter
-        except BaseException:
+            return await waiter
+        except asyncio.CancelledError:
             if waiter.done() and not waiter.cancelled():
                 handed = waiter.result()  # handed over as we were cancelled: pass it on
                 if handed is not None:
                     await self._pass_on(*handed)
                 else:
                     self._wake_one()
-            else:
-                waiter.cancel()
             raise
+        finally:
+            timer.cancel()
 
     def _wake_one(self) -> None:
         while self._waiting:
@@ -171,6 +178,6 @@ def _usable(connection: PoolConnectionProxy) -> bool:
         return False
 
 
-def _loop_time(deadline: float) -> float:
-    """A `time.monotonic` deadline on the running loop's clock."""
-    return asyncio.get_running_loop().time() + deadline - time.monotonic()
+def _time_out(waiter: asyncio.Future[Lent | None]) -> None:
+    if not waiter.done():  # as asyncpg's acquire fails past its timeout
+        waiter.set_exception(TimeoutError())
