@@ -1,7 +1,7 @@
 """Connections of a pool lent to query requests (RequestConnection, db/pool.py).
 
 asyncpg's acquire and release arm a timeout each, wait on a queue and give
-back in a task of their own: about a tenth of a small query's CPU. A query
+back in a task of their own: 4–8% of a small query's CPU in process. A query
 request borrows instead from `ConnectionLending`, which takes at most `limit`
 connections from the pool and lends each to one request at a time. One given
 back healthy goes straight to the request that has waited longest, or is kept
