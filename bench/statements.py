@@ -84,10 +84,10 @@ async def record(
             query = {**OPERATIONS, **SHAPES}[operation]
             body = orjson.dumps({"query": query, "variables": variables[operation]})
             await post(app, "/graphql", body, headers)
-            await asyncio.sleep(0.05)  # asyncpg calls its query loggers soon, not at once
+            await recorder.settled()
             recorder.sent.clear()
             await post(app, "/graphql", body, headers)
-            await asyncio.sleep(0.05)
+            await recorder.settled()
             recorded[operation] = list(recorder.sent)
     return recorded
 
