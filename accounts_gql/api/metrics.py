@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from accounts_gql.db.pool import Database
 from accounts_gql.db.replica import ReadRouter, Route
 
 # A registry of our own, holding only what this module defines.
@@ -74,6 +75,20 @@ REPLICA_AVAILABLE = Gauge(
     registry=registry,
 )
 
+QUERY_CONNECTIONS = Gauge(
+    "accounts_query_connections",
+    "Connections of a pool lent to queries (db/lending.py): in use by a request, "
+    "kept for the next one, and the most queries may take (limit)",
+    ["pool", "state"],
+    registry=registry,
+)
+QUERIES_WAITING = Gauge(
+    "accounts_queries_waiting_for_connection",
+    "Query requests waiting for a connection of a pool (served in arrival order)",
+    ["pool"],
+    registry=registry,
+)
+
 # Only known paths become label values, so a scan of random URLs cannot grow the series.
 _PATHS = frozenset({"/graphql", "/healthz", "/readyz", "/metrics"})
 # Labelled children looked up once, not per request.
@@ -122,4 +137,14 @@ async def metrics(request: Request) -> Response:
         replica = router.state()
         REPLICA_AVAILABLE.set(1 if router.usable else 0)
         REPLICA_LAG.set(-1 if replica.lag is None else replica.lag)
+    db: Database | None = getattr(request.app.state, "db", None)
+    if db is not None:
+        pools = {"primary": db.write} | ({"replica": db.read} if db.read is not db.write else {})
+        for name, pool in pools.items():
+            lending = pool.lending
+            kept = lending.kept_size()
+            QUERY_CONNECTIONS.labels(name, "in_use").set(lending.lent_size() - kept)
+            QUERY_CONNECTIONS.labels(name, "kept").set(kept)
+            QUERY_CONNECTIONS.labels(name, "limit").set(lending.limit)
+            QUERIES_WAITING.labels(name).set(lending.waiting_size())
     return Response(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)

@@ -52,6 +52,9 @@ class ConnectionLending:
     def lent_size(self) -> int:
         return self._lent
 
+    def waiting_size(self) -> int:
+        return sum(1 for waiter in self._waiting if not waiter.done())
+
     async def lend(self) -> Lent:
         """A connection for one request, for `take_back` (or `discard`) when it ends."""
         deadline: float | None = None

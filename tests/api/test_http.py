@@ -117,3 +117,22 @@ async def test_metrics_count_requests_in_prometheus_format(
     assert response.headers["content-type"].startswith("text/plain")
     assert 'accounts_http_requests_total{path="/graphql",status="200"}' in response.text
     assert "accounts_http_request_seconds_bucket" in response.text
+
+
+async def test_metrics_show_the_connections_lent_to_queries(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    """Queries take at most half the pool (db/lending.py); an operator sees how
+    much of it they use and how many wait."""
+    await client.post("/graphql", json={"query": "{ contactTypes { code } }"})
+    response = await client.get(f"http://127.0.0.1:{settings.metrics_port}/metrics")
+    samples = {
+        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in response.text.splitlines()
+        if line.startswith(("accounts_query_connections{", "accounts_queries_waiting"))
+    }
+    limit = max(1, settings.db_pool_max // 2)
+    assert samples['accounts_query_connections{pool="primary",state="limit"}'] == limit
+    assert samples['accounts_query_connections{pool="primary",state="kept"}'] >= 1
+    assert samples['accounts_query_connections{pool="primary",state="in_use"}'] >= 0
+    assert samples['accounts_queries_waiting_for_connection{pool="primary"}'] == 0
