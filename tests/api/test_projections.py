@@ -5,6 +5,9 @@ loader that something reads without saying what."""
 from __future__ import annotations
 
 import dataclasses
+import os
+import subprocess
+import sys
 import uuid
 
 import pytest
@@ -129,3 +132,32 @@ def test_one_loader_under_two_fields_asks_for_both_fields_columns() -> None:
     found = projections(query, {"id": an_id("User")})
     assert found["user"] == {"id", "username", "display_name", "status"}
     assert found["group"] == {"id", "slug"}
+
+
+def test_a_plan_sends_its_calls_in_the_same_order_in_every_process() -> None:
+    """The order of a plan's followers is the order of the calls in its statement:
+    it must not follow the hash seed, or each shape would have a statement text
+    per process (pg_stat_statements, prepared statements)."""
+    script = (
+        "from graphql import parse\n"
+        "from accounts_gql.api.engine.executor import PlannedExecution\n"
+        "from accounts_gql.api.schema import schema\n"
+        "from bench.operations import OPERATIONS, SHAPES\n"
+        "import uuid; from accounts_gql.api.ids import encode_id\n"
+        "for query in [*OPERATIONS.values(), *SHAPES.values()]:\n"
+        "    ids = {'id': encode_id('User', uuid.UUID(int=1)), 'ids': [], 'search': 'a'}\n"
+        "    found = PlannedExecution(schema).plan_for(query, parse(query), None, ids)\n"
+        "    print(found[0].follows if found else None)\n"
+    )
+    orders = {
+        subprocess.run(
+            [sys.executable, "-c", script],
+            env=os.environ | {"PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in ("1", "2", "3", "4")
+    }
+    assert len(orders) == 1
+    assert "user" in orders.pop()

@@ -189,14 +189,18 @@ class Plan:
     operation: OperationDefinitionNode
     fields: list[FieldPlan]
     # (loader, follower, column): the loads of a level below that the plan has
-    # fetched with those of the level above (services/reads/loaders.py).
-    follows: frozenset[tuple[str, str, str]] = frozenset()
+    # fetched with those of the level above (services/reads/loaders.py). Sorted:
+    # their order is the order of the calls in the statement, the same in every
+    # process whatever its hash seed.
+    follows: tuple[tuple[str, str, str], ...] = ()
     # The columns each loader asks for of its rows; others read whole rows.
     projections: Mapping[str, frozenset[str]] = field(default_factory=dict)
     shaped_follows: tuple[ShapedFollow, ...] = ()
 
 
-def follows(fields: list[FieldPlan]) -> tuple[frozenset[tuple[str, str, str]], list[ShapedFollow]]:
+def follows(
+    fields: list[FieldPlan],
+) -> tuple[tuple[tuple[str, str, str], ...], list[ShapedFollow]]:
     """What the reads of a plan declare about the loaders they ask: a read keyed by
     its parent's attribute follows the loaders whose rows its parents are (of its
     parent's type, where a level's rows are of several: `nodes`); with its
@@ -225,7 +229,7 @@ def follows(fields: list[FieldPlan]) -> tuple[frozenset[tuple[str, str, str]], l
                 walk(child, below)
 
     walk(fields, ())
-    return frozenset(links), shaped
+    return tuple(sorted(links)), shaped
 
 
 def projections(fields: list[FieldPlan]) -> dict[str, frozenset[str]]:
