@@ -61,7 +61,7 @@ async def request_pid(pool: BoundedPool) -> int:
         await connection.release()
 
 
-async def test_statements_of_a_request_share_one_connection(small_pool: asyncpg.Pool) -> None:
+async def test_statements_of_a_request_share_one_connection(small_pool: BoundedPool) -> None:
     connection = RequestConnection(small_pool)
     pids = [await connection.fetchval("SELECT pg_backend_pid()") for _ in range(3)]
     rows = await connection.fetch("SELECT pg_backend_pid() AS pid")
@@ -73,7 +73,7 @@ async def test_statements_of_a_request_share_one_connection(small_pool: asyncpg.
     assert all_idle(small_pool)
 
 
-async def test_concurrent_loads_take_turns_on_the_connection(small_pool: asyncpg.Pool) -> None:
+async def test_concurrent_loads_take_turns_on_the_connection(small_pool: BoundedPool) -> None:
     connection = RequestConnection(small_pool)
     pids = await asyncio.gather(
         *(connection.fetchval("SELECT pg_backend_pid() FROM pg_sleep(0.01)") for _ in range(5))
@@ -84,7 +84,7 @@ async def test_concurrent_loads_take_turns_on_the_connection(small_pool: asyncpg
 
 
 async def test_a_statement_after_release_takes_no_connection_for_good(
-    small_pool: asyncpg.Pool,
+    small_pool: BoundedPool,
 ) -> None:
     """A load nobody waits for any more may run after the request ended."""
     connection = RequestConnection(small_pool)
@@ -94,7 +94,7 @@ async def test_a_statement_after_release_takes_no_connection_for_good(
     assert all_idle(small_pool)
 
 
-async def test_release_waits_for_a_statement_in_flight(small_pool: asyncpg.Pool) -> None:
+async def test_release_waits_for_a_statement_in_flight(small_pool: BoundedPool) -> None:
     connection = RequestConnection(small_pool)
     running = asyncio.ensure_future(connection.fetchval("SELECT 7 FROM pg_sleep(0.2)"))
     await asyncio.sleep(0.05)
@@ -105,7 +105,7 @@ async def test_release_waits_for_a_statement_in_flight(small_pool: asyncpg.Pool)
 
 
 async def test_a_cancelled_statement_leaves_the_connection_usable(
-    small_pool: asyncpg.Pool,
+    small_pool: BoundedPool,
 ) -> None:
     connection = RequestConnection(small_pool)
     sleeping = asyncio.ensure_future(connection.fetchval("SELECT pg_sleep(30)"))
@@ -118,7 +118,7 @@ async def test_a_cancelled_statement_leaves_the_connection_usable(
     assert all_idle(small_pool)
 
 
-async def test_release_finishes_when_the_request_is_cancelled(small_pool: asyncpg.Pool) -> None:
+async def test_release_finishes_when_the_request_is_cancelled(small_pool: BoundedPool) -> None:
     connection = RequestConnection(small_pool)
     assert await connection.fetchval("SELECT 1") == 1
     slow = asyncio.ensure_future(connection.fetchval("SELECT 3 FROM pg_sleep(0.2)"))
