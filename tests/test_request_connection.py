@@ -9,27 +9,20 @@ from collections.abc import AsyncIterator
 import asyncpg
 import pytest
 
+from accounts_gql.core.settings import Settings
 from accounts_gql.db.lending import ConnectionLending
-from accounts_gql.db.pool import BoundedPool, RequestConnection
+from accounts_gql.db.pool import BoundedPool, RequestConnection, create_pool
 from tests.conftest import admin_execute
 
 PID = "SELECT pg_backend_pid()"
 
 
 async def bounded_pool(url: str, size: int, acquire_timeout: float = 2.0) -> BoundedPool:
-    created = BoundedPool(
-        url,
-        acquire_timeout=acquire_timeout,
-        min_size=size,
-        max_size=size,
-        max_queries=50_000,
-        max_inactive_connection_lifetime=300.0,
-        loop=None,
-        connection_class=asyncpg.Connection,
-        record_class=asyncpg.Record,
+    """A pool of `size` connections, made as the service makes its pools."""
+    settings = Settings(
+        database_url=url, db_pool_min=size, db_pool_max=size, db_acquire_timeout=acquire_timeout
     )
-    await created
-    return created
+    return await create_pool(url, settings)
 
 
 @pytest.fixture
